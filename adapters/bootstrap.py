@@ -1,0 +1,169 @@
+"""The composition root: builds every part of Pressroom from Settings, and nothing at import time."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import structlog
+from eventsourcing.postgres import PostgresDatastore
+from psycopg_pool import ConnectionPool
+
+from adapters import heartbeats
+from adapters.consumers import ConsumerLoop, run_in_thread
+from adapters.copy_local import LocalCopyProvider
+from adapters.eventstore import SystemClock, open_application
+from adapters.generation_worker import GenerationWorker
+from adapters.integration_events import dead_letter_topic, topic_for
+from adapters.kafka import consumer, create_topics, producer
+from adapters.relay import KafkaRelay
+from adapters.settings import Settings
+from application.pressroom import Pressroom
+from projections.catalog import READ_MODELS
+from projections.engine import LogFollower, ProjectionView
+from projections.jobs import unfinished_jobs
+
+log = structlog.get_logger()
+
+MIGRATION_LOCK = 0x5052_4553  # any constant shared by every migrating process
+
+
+def process_name(kind: str, settings: Settings) -> str:
+    return settings.worker_id or f"{kind}@{socket.gethostname()}:{os.getpid()}"
+
+
+class Container:
+    """Everything one process needs, built lazily from settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.database_url is None:
+            raise ValueError("PRESSROOM_DATABASE_URL is not set (pressroom up sets it for its processes)")
+        self.settings = settings
+        self.database_url: str = settings.database_url
+        self.clock = SystemClock()
+        self._app: Pressroom | None = None
+        self._pool: ConnectionPool[Any] | None = None
+        self._datastore: PostgresDatastore | None = None
+
+    @property
+    def app(self) -> Pressroom:
+        if self._app is None:
+            self._app = open_application(
+                self.database_url,
+                pool_size=self.settings.db_pool_size,
+                lease_seconds=self.settings.job_lease_seconds,
+                max_attempts=self.settings.job_max_attempts,
+            )
+        return self._app
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """Connections for read models and operational tables."""
+        if self._pool is None:
+            self._pool = ConnectionPool(self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True,
+                                        kwargs={"autocommit": True})
+        return self._pool
+
+    @property
+    def datastore(self) -> PostgresDatastore:
+        if self._datastore is None:
+            env = self.app.env
+            self._datastore = PostgresDatastore(
+                dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+                user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"], schema="public",
+                pool_size=4, max_overflow=4, lock_timeout=5,
+            )
+        return self._datastore
+
+    def views(self) -> list[ProjectionView]:
+        return [ProjectionView(self.datastore, read_model, self.app.name) for read_model in READ_MODELS]
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+        if self._pool is not None:
+            self._pool.close()
+        if self._datastore is not None:
+            self._datastore.close()
+
+    # One-shot setup
+
+    def migrate(self) -> None:
+        """Creates every table and topic; safe to run again, and serialised across processes."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                open_application(self.database_url, pool_size=1, create_tables=True).close()
+                for view in self.views():
+                    view.create_table()
+                KafkaRelay(self.datastore, None, self.app.name, self.settings.kafka_namespace).create_table()  # type: ignore[arg-type]
+                conn.execute(heartbeats.DDL)  # type: ignore[arg-type]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        if self.settings.kafka_bootstrap:
+            create_topics(self.settings.kafka_bootstrap, self.settings.kafka_namespace)
+
+    # Long-running processes: each runs until `stop` is set
+
+    def _beating(self, kind: str, stop: threading.Event) -> None:
+        name, started = process_name(kind, self.settings), datetime.now(UTC)
+        while True:
+            try:
+                heartbeats.beat(self.pool, name, kind, datetime.now(UTC), started)
+            except Exception as error:  # noqa: BLE001 - a missed beat only makes /health pessimistic
+                log.warning("heartbeat_failed", error=repr(error))
+            if stop.wait(5.0):
+                return
+
+    def _run_with_heartbeat(self, kind: str, stop: threading.Event, *bodies: Any) -> None:
+        threads = [run_in_thread(lambda s: self._beating(kind, s), stop, f"{kind}-heartbeat")]
+        threads += [run_in_thread(body, stop, f"{kind}-{i}") for i, body in enumerate(bodies)]
+        for thread in threads:
+            thread.join()
+
+    def run_projections(self, stop: threading.Event) -> None:
+        followers = [LogFollower(self.app, view, database_url=self.database_url) for view in self.views()]
+        self._run_with_heartbeat("projections", stop, *(follower.run for follower in followers))
+
+    def run_relay(self, stop: threading.Event) -> None:
+        assert self.settings.kafka_bootstrap is not None
+        relay = KafkaRelay(self.datastore, producer(self.settings.kafka_bootstrap), self.app.name, self.settings.kafka_namespace)
+        self._run_with_heartbeat("relay", stop, LogFollower(self.app, relay, database_url=self.database_url).run)
+
+    def run_generation_worker(self, stop: threading.Event) -> None:
+        assert self.settings.kafka_bootstrap is not None
+        worker = GenerationWorker(self.app, LocalCopyProvider(), process_name("worker", self.settings))
+        namespace = self.settings.kafka_namespace
+        loop = ConsumerLoop(
+            consumer(self.settings, f"{namespace}-generation", [topic_for("jobs", namespace)]),
+            worker.handle,
+            dead_letters=producer(self.settings.kafka_bootstrap),
+            dead_letter_topic=dead_letter_topic(namespace),
+        )
+        self._run_with_heartbeat("worker", stop, loop.run)
+
+    def sweep_once(self) -> int:
+        """Re-drives every job nobody is working on; returns how many."""
+        now = self.clock.now()
+        stale_before = now - timedelta(seconds=self.settings.requeue_after_seconds)
+        redriven = 0
+        for job_id in unfinished_jobs(self.pool, idle_since=stale_before, lease_over_at=now):
+            if self.app.redrive_job(job_id, stale_before):
+                redriven += 1
+        if redriven:
+            log.info("jobs_redriven", count=redriven)
+        return redriven
+
+    def run_sweeper(self, stop: threading.Event) -> None:
+        def sweep(stop: threading.Event) -> None:
+            while not stop.wait(self.settings.sweep_interval_seconds):
+                try:
+                    self.sweep_once()
+                except Exception as error:  # noqa: BLE001 - the next sweep tries again
+                    log.error("sweep_failed", error=repr(error))
+
+        self._run_with_heartbeat("sweeper", stop, sweep)

@@ -1,0 +1,53 @@
+"""The event store's configuration: eventsourcing's PostgreSQL persistence from a database URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+
+from application.pressroom import Pressroom
+from domain.pricing import Pricing
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def eventstore_env(database_url: str, *, pool_size: int = 10, create_tables: bool = False) -> dict[str, str]:
+    params: dict[str, Any] = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(params.get("host", "localhost")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_SCHEMA": "public",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        # Waiting forever on the events table lock would hang requests; fail and retry instead.
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y" if create_tables else "n",
+    }
+
+
+def open_application(
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    create_tables: bool = False,
+    lease_seconds: float = 120.0,
+    max_attempts: int = 3,
+    pricing: Pricing | None = None,
+) -> Pressroom:
+    return Pressroom(
+        eventstore_env(database_url, pool_size=pool_size, create_tables=create_tables),
+        clock=SystemClock(),
+        pricing=pricing,
+        lease=timedelta(seconds=lease_seconds),
+        max_attempts=max_attempts,
+    )

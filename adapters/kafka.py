@@ -1,0 +1,54 @@
+"""Kafka clients: topic creation, the producer and consumers, configured for any Kafka-protocol broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from adapters.integration_events import all_topics
+from adapters.settings import Settings
+
+PARTITIONS = 4
+
+
+def create_topics(bootstrap: str, namespace: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="pressroom-migrate")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in all_topics(namespace) if name not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        client_id="pressroom",
+    )
+
+
+def consumer(settings: Settings, group: str, topics: list[str], **overrides: Any) -> KafkaConsumer:
+    assert settings.kafka_bootstrap is not None
+    kafka_consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        **overrides,
+    )
+    kafka_consumer.subscribe(topics)
+    return kafka_consumer

@@ -1,0 +1,50 @@
+"""Settings: read once from PRESSROOM_* environment variables, never from anywhere else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = None
+    allow_private_urls: bool = False
+    secret_key: str | None = None
+    log_level: str = "info"
+    db_pool_size: int = 20
+    job_lease_seconds: float = 120.0
+    job_max_attempts: int = 3
+    requeue_after_seconds: float = 30.0
+    sweep_interval_seconds: float = 5.0
+    kafka_session_timeout_ms: int = 10000
+    kafka_heartbeat_interval_ms: int = 3000
+    kafka_max_poll_interval_ms: int = 300000
+    worker_id: str | None = None
+    kafka_namespace: str = "pressroom"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {
+            field: environ[f"PRESSROOM_{field.upper()}"]
+            for field in cls.__struct_fields__
+            if f"PRESSROOM_{field.upper()}" in environ and environ[f"PRESSROOM_{field.upper()}"] != ""
+        }
+        return msgspec.convert(values, cls, strict=False)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that gives a child process these same settings."""
+        env: dict[str, str] = {}
+        for field in self.__struct_fields__:
+            value = getattr(self, field)
+            if value is not None:
+                env[f"PRESSROOM_{field.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env

@@ -1,0 +1,99 @@
+"""The Litestar application factory: routes, auth, errors, OpenAPI; nothing connects at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import structlog
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from adapters.bootstrap import Container
+from adapters.settings import Settings
+from api.auth import ApiKeyAuthentication, key_of, principal_of
+from api.controllers.admin import AdminController
+from api.controllers.credits import CreditsController
+from api.controllers.health import HealthController
+from api.controllers.jobs import JobsController
+from api.controllers.workspace import WorkspaceController
+from api.errors import EXCEPTION_HANDLERS
+from application.metadata import set_metadata
+from application.pressroom import Principal
+from domain.api_key import ApiKey
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Gives every request an id (the client's X-Request-Id, or a new one): in logs, events and the answer."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:100]
+        request_id = given or uuid4().hex
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        set_metadata(request_id=request_id)
+        await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+@get("/docs", include_in_schema=False)
+async def docs() -> Redirect:
+    return Redirect(path="/schema/swagger")
+
+
+def create_app(settings: Settings, container: Container | None = None) -> Litestar:
+    container = container or Container(settings)
+
+    async def provide_container() -> Container:
+        return container
+
+    def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        return principal_of(request)
+
+    def provide_key(request: Request[Any, Any, Any]) -> ApiKey:
+        return key_of(request)
+
+    def on_shutdown() -> None:
+        container.close()
+
+    return Litestar(
+        route_handlers=[AdminController, WorkspaceController, CreditsController, JobsController, HealthController, docs],
+        dependencies={
+            "container": Provide(provide_container),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "key": Provide(provide_key, sync_to_thread=False),
+        },
+        middleware=[request_id_middleware, DefineMiddleware(ApiKeyAuthentication, container=container)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"container": container}),
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(
+            title="Pressroom API",
+            version="1.0.0",
+            description="AI ad-creative generation and social publishing, event-sourced. "
+            "Errors are application/problem+json with a stable `code`.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            security=[{"ApiKey": []}],
+            components=Components(security_schemes={
+                "ApiKey": SecurityScheme(type="http", scheme="bearer", description="A workspace API key, pr_live_…"),
+                "AdminToken": SecurityScheme(type="http", scheme="bearer", description="PRESSROOM_ADMIN_TOKEN"),
+            }),
+        ),
+    )

@@ -1,0 +1,197 @@
+"""The `pressroom` command line: `up` runs everything on one machine; the other commands run one process each."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from uuid import UUID
+
+import msgspec
+import structlog
+
+from adapters.bootstrap import Container
+from adapters.embedded import EmbeddedBroker, EmbeddedPostgres
+from adapters.logging import configure_logging
+from adapters.settings import Settings
+
+log = structlog.get_logger()
+
+SERVICES = ("api", "projections", "relay", "worker", "sweeper")
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def run_service(kind: str, settings: Settings) -> None:
+    configure_logging(settings.log_level, process=kind)
+    if kind == "api":
+        import uvicorn
+
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+        return
+    # Background processes need few connections; the API's pool is sized by PRESSROOM_DB_POOL_SIZE.
+    container = Container(msgspec.structs.replace(settings, db_pool_size=min(settings.db_pool_size, 4)))
+    runners: dict[str, Callable[[threading.Event], None]] = {
+        "projections": container.run_projections,
+        "relay": container.run_relay,
+        "worker": container.run_generation_worker,
+        "sweeper": container.run_sweeper,
+    }
+    stop = stop_on_signals()
+    try:
+        runners[kind](stop)
+    finally:
+        container.close()
+
+
+def migrate(settings: Settings) -> None:
+    configure_logging(settings.log_level, process="migrate")
+    container = Container(settings)
+    try:
+        container.migrate()
+    finally:
+        container.close()
+    log.info("migrated")
+
+
+class FirstWorkspace(msgspec.Struct):
+    id: UUID
+
+
+def _admin_token(settings: Settings) -> str:
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.data_dir / "admin_token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _first_key(container: Container, data_dir: Path) -> tuple[UUID, str]:
+    """The first workspace's id and a fresh key for it: made on the first run, a new key on each later one."""
+    record = data_dir / "first_workspace.json"
+    if record.exists():
+        workspace_id = msgspec.json.decode(record.read_bytes(), type=FirstWorkspace).id
+        return workspace_id, container.app.issue_key(workspace_id, "pressroom up").secret
+    workspace, new_key = container.app.create_workspace("My workspace", "free", key_label="pressroom up")
+    record.write_bytes(msgspec.json.encode(FirstWorkspace(id=workspace.id)))
+    return workspace.id, new_key.secret
+
+
+class Supervisor:
+    """Starts each service as a child process and restarts one that dies, until stopped."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, kind: str) -> None:
+        self.children[kind] = subprocess.Popen([sys.executable, "-m", "api.cli", kind], env=self.env)
+
+    def watch(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            for kind, child in list(self.children.items()):
+                if child.poll() is not None:
+                    log.error("service_died", service=kind, code=child.returncode)
+                    self.start(kind)
+
+    def stop_all(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def up(settings: Settings) -> None:
+    configure_logging(settings.log_level, process="up")
+    stop = stop_on_signals()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    postgres = broker = None
+    supervisor = None
+    try:
+        if settings.database_url is None:
+            postgres = EmbeddedPostgres(settings.data_dir)
+            settings = msgspec.structs.replace(settings, database_url=postgres.url)
+        if settings.kafka_bootstrap is None:
+            broker = EmbeddedBroker(log_file=settings.data_dir / "broker.log")
+            settings = msgspec.structs.replace(settings, kafka_bootstrap=broker.bootstrap)
+        settings = msgspec.structs.replace(
+            settings,
+            admin_token=_admin_token(settings),
+            # Tansu holds a consumer-group join for half the session timeout: keep it short here.
+            kafka_session_timeout_ms=6000 if broker else settings.kafka_session_timeout_ms,
+            kafka_heartbeat_interval_ms=1000 if broker else settings.kafka_heartbeat_interval_ms,
+        )
+        container = Container(settings)
+        try:
+            container.migrate()
+            workspace_id, secret = _first_key(container, settings.data_dir)
+        finally:
+            container.close()
+        supervisor = Supervisor({**os.environ, **settings.to_env()})
+        for kind in SERVICES:
+            supervisor.start(kind)
+        print(  # noqa: T201 - the banner is for the person who ran the command
+            f"\nPressroom is starting at http://{settings.host}:{settings.port}\n"
+            f"  docs:         http://{settings.host}:{settings.port}/docs\n"
+            f"  admin token:  {settings.admin_token}\n"
+            f"  workspace:    {workspace_id}\n"
+            f"  API key:      {secret}\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        supervisor.watch(stop)
+    finally:
+        if supervisor is not None:
+            supervisor.stop_all()
+        if broker is not None:
+            broker.close()
+        if postgres is not None:
+            postgres.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pressroom", description="Pressroom: AI ad creatives and social publishing.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start everything on this machine (embedded PostgreSQL and broker when not configured)")
+    commands.add_parser("migrate", help="create the tables and topics, once, before the services start")
+    for kind in SERVICES:
+        commands.add_parser(kind, help=f"run the {kind} process")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "up":
+        up(settings)
+    elif args.command == "migrate":
+        migrate(settings)
+    else:
+        run_service(args.command, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Generation jobs: request one, follow it, list them."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import FromPath, JSONBody, Parameter
+
+from adapters.bootstrap import Container
+from api.errors import RequestInvalid
+from api.schemas import CopyResult, CreateJob, JobAccepted, JobError, JobList, JobOut, JobStatus, JobTypeName, Progress
+from application.ports import CopyBrief
+from application.pressroom import Principal
+from domain.generation_job import GenerationJob
+from projections.jobs import JobRow, list_jobs
+
+WAIT_POLL_SECONDS = 0.1
+
+
+def job_out(job: GenerationJob) -> JobOut:
+    return JobOut(
+        id=job.id, type=job.job_type, status=job.status, campaign_id=job.campaign_id, input=job.input,  # type: ignore[arg-type]
+        progress=Progress(done=job.outputs if job.status == "completed" else 0, total=job.outputs),
+        credits_reserved=job.cost, credits_consumed=job.credits_consumed, credits_refunded=job.credits_refunded,
+        result=CopyResult(variants=job.variants) if job.variants else None,
+        error=JobError(**job.error) if job.error else None,
+        attempts=job.attempts, created_at=job.created_on, started_at=job.started_at, completed_at=job.completed_at,
+    )
+
+
+def job_row_out(row: JobRow) -> JobOut:
+    terminal = row.completed_at is not None
+    return JobOut(
+        id=row.id, type=row.type, status=row.status, campaign_id=row.campaign_id, input=row.input,  # type: ignore[arg-type]
+        progress=Progress(done=row.progress_done, total=row.progress_total),
+        credits_reserved=row.credits_reserved,
+        credits_consumed=row.credits_reserved - row.credits_refunded if terminal else 0,
+        credits_refunded=row.credits_refunded, result=None,
+        error=JobError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
+        attempts=row.attempts, created_at=row.created_at, started_at=row.started_at, completed_at=row.completed_at,
+    )
+
+
+def parse_input(data: CreateJob) -> tuple[dict[str, Any], int]:
+    """The job's input, validated and with defaults filled in, and how many outputs it asks for."""
+    if data.type != "copy":
+        raise RequestInvalid.at("type", f"'{data.type}' jobs are not available on this server yet; 'copy' is.")
+    try:
+        brief = msgspec.convert(data.input, CopyBrief)
+    except msgspec.ValidationError as error:
+        raise RequestInvalid.from_msgspec(error, "input") from None
+    return msgspec.to_builtins(brief), brief.count
+
+
+class JobsController(Controller):
+    path = "/v1/jobs"
+    tags = ["jobs"]  # noqa: RUF012
+
+    @post(
+        "/", sync_to_thread=True, status_code=202,
+        summary="Request a generation job",
+        description="202 with the new job; 200 with the original job when the same Idempotency-Key "
+        "(header or body) comes again within 24 h with the same body; 422 when it comes with another body; "
+        "402 when credits do not cover the job. With `wait`, holds the answer until the job is terminal "
+        "(then 200 with the whole job) or `wait` seconds pass.",
+        responses=None,
+    )
+    def request_job(
+        self,
+        principal: Principal,
+        data: JSONBody[CreateJob],
+        container: Container,
+        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", max_length=128, required=False)] = None,
+        wait: Annotated[int, Parameter(ge=0, le=30, description="Seconds to wait for a terminal status")] = 0,
+    ) -> Response[JobAccepted | JobOut]:
+        if idempotency_key and data.idempotency_key and idempotency_key != data.idempotency_key:
+            raise RequestInvalid.at("idempotencyKey", "The Idempotency-Key header and the body's idempotencyKey differ.")
+        job_input, outputs = parse_input(data)
+        receipt = container.app.request_job(
+            principal.workspace_id, data.type, job_input, outputs, data.campaign_id, idempotency_key or data.idempotency_key,
+        )
+        job = receipt.job
+        deadline = time.monotonic() + wait
+        while wait and not job.is_terminal and time.monotonic() < deadline:
+            time.sleep(WAIT_POLL_SECONDS)
+            job = container.app.get_job(principal.workspace_id, job.id)
+        if wait and job.is_terminal:
+            return Response(job_out(job), status_code=200)
+        accepted = JobAccepted(
+            job_id=job.id, status=job.status, credits_reserved=0 if receipt.duplicate else job.cost,
+            credits_remaining=receipt.credits_remaining, poll_url=f"/v1/jobs/{job.id}", duplicate=receipt.duplicate,
+        )
+        return Response(accepted, status_code=200 if receipt.duplicate else 202)
+
+    @get("/{job_id:uuid}", sync_to_thread=True, summary="One job, as it is now")
+    def job(self, principal: Principal, job_id: FromPath[UUID], container: Container) -> JobOut:
+        return job_out(container.app.get_job(principal.workspace_id, job_id))
+
+    @get("/", sync_to_thread=True, summary="The workspace's jobs, newest first (without their results)")
+    def jobs(
+        self,
+        principal: Principal,
+        container: Container,
+        status: JobStatus | None = None,
+        job_type: Annotated[JobTypeName | None, Parameter(query="type")] = None,
+        campaign_id: Annotated[UUID | None, Parameter(query="campaignId")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        cursor: str | None = None,
+    ) -> JobList:
+        page = list_jobs(container.pool, principal.workspace_id, status=status, job_type=job_type,
+                         campaign_id=campaign_id, limit=limit, cursor=cursor)
+        return JobList(jobs=[job_row_out(row) for row in page.jobs], next_cursor=page.next_cursor)

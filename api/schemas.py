@@ -1,0 +1,219 @@
+"""What goes over the wire: request and response structs, camelCase JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+PlanName = Literal["free", "pro", "business"]
+JobTypeName = Literal["copy", "image", "video"]
+JobStatus = Literal["queued", "processing", "completed", "partial", "failed", "canceled", "expired"]
+
+
+class Schema(msgspec.Struct, kw_only=True, rename="camel"):
+    pass
+
+
+class Input(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+# Operators
+
+
+class CreateWorkspace(Input):
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    plan: PlanName = "free"
+
+
+class WorkspaceOut(Schema):
+    id: UUID
+    name: str
+    plan: str
+    created_at: datetime
+
+
+class NewKeyOut(Schema):
+    id: UUID
+    prefix: str
+    label: str
+    secret: str
+    created_at: datetime
+
+
+class WorkspaceCreated(Schema):
+    workspace: WorkspaceOut
+    api_key: NewKeyOut
+
+
+class TopUp(Input):
+    amount: Annotated[int, Meta(gt=0, le=10_000_000)]
+    reference: Annotated[str, Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class TopUpResult(Schema):
+    balance: int
+    duplicate: bool
+
+
+# Keys
+
+
+class KeyUse(Schema):
+    id: UUID
+    prefix: str
+    label: str
+    last_used_at: datetime | None
+
+
+class KeyValidation(Schema):
+    workspace: WorkspaceOut
+    api_key: KeyUse
+
+
+class KeyOut(Schema):
+    id: UUID
+    prefix: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyList(Schema):
+    keys: list[KeyOut]
+
+
+class CreateKey(Input):
+    label: Annotated[str, Meta(min_length=1, max_length=100)] = "default"
+
+
+class KeyCreated(Schema):
+    key: NewKeyOut
+
+
+# Credits
+
+
+class CreditsOut(Schema):
+    balance: int
+    allowance_balance: int
+    topup_balance: int
+    plan: str
+    period_start: datetime
+    period_end: datetime
+    used_this_period: int
+
+
+class TransactionOut(Schema):
+    id: UUID
+    type: Literal["grant", "topup", "debit", "refund", "reset"]
+    amount: int
+    balance_after: int
+    job_id: UUID | None
+    reference: str | None
+    reason: str | None
+    created_at: datetime
+
+
+class TransactionList(Schema):
+    transactions: list[TransactionOut]
+    next_cursor: str | None
+
+
+class Costs(Schema):
+    copy: int
+    image: int
+    video: int
+
+
+class PlanOut(Schema):
+    monthly_credits: int
+
+
+class PricingOut(Schema):
+    costs: Costs
+    plans: dict[str, PlanOut]
+
+
+# Jobs
+
+
+class CreateJob(Input):
+    type: JobTypeName
+    input: dict[str, Any]
+    campaign_id: UUID | None = None
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+
+
+class JobAccepted(Schema):
+    job_id: UUID
+    status: JobStatus
+    credits_reserved: int
+    credits_remaining: int
+    poll_url: str
+    duplicate: bool
+
+
+class Progress(Schema):
+    done: int
+    total: int
+
+
+class JobError(Schema):
+    code: str
+    message: str
+
+
+class CopyResult(Schema):
+    variants: list[dict[str, Any]]
+
+
+class JobOut(Schema):
+    id: UUID
+    type: JobTypeName
+    status: JobStatus
+    campaign_id: UUID | None
+    input: dict[str, Any]
+    progress: Progress
+    credits_reserved: int
+    credits_consumed: int
+    credits_refunded: int
+    result: CopyResult | None
+    error: JobError | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class JobList(Schema):
+    jobs: list[JobOut]
+    next_cursor: str | None
+
+
+# Operations
+
+
+class ProjectionHealth(Schema):
+    position: int
+    lag: int
+
+
+class ProcessHealth(Schema):
+    kind: str
+    seen_at: datetime
+    started_at: datetime
+
+
+class Health(Schema):
+    ok: bool
+    database: bool
+    broker: bool
+    projections: dict[str, ProjectionHealth]
+    workers: dict[str, ProcessHealth]

@@ -1,0 +1,10 @@
+"""Every read model Pressroom keeps."""
+
+from __future__ import annotations
+
+from projections.api_keys import ApiKeysReadModel
+from projections.credit_ledger import CreditLedgerReadModel
+from projections.engine import ReadModel
+from projections.jobs import JobsReadModel
+
+READ_MODELS: tuple[ReadModel, ...] = (JobsReadModel(), CreditLedgerReadModel(), ApiKeysReadModel())

@@ -1,0 +1,97 @@
+"""The credit ledger read model: one row per credit movement, newest first, with the balance after it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import msgspec
+import psycopg
+from psycopg.rows import class_row
+from psycopg_pool import ConnectionPool
+
+from domain.credit_account import CreditAccount
+from projections.engine import Batch, Event
+from projections.paging import InvalidCursor, decode_cursor, encode_cursor
+
+_ENTRY_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:ledger-entry")
+
+
+class LedgerEntry(msgspec.Struct, kw_only=True):
+    id: UUID
+    workspace_id: UUID
+    position: int
+    type: str
+    amount: int
+    balance_after: int
+    job_id: UUID | None = None
+    reference: str | None = None
+    reason: str | None = None
+    created_at: datetime
+
+
+def entry_of(position: int, event: Event) -> LedgerEntry | None:
+    """The ledger entry an event makes, if it moves credits."""
+    if not isinstance(event, CreditAccount.BalanceChanged):
+        return None
+    common = {
+        "id": uuid5(_ENTRY_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+        "workspace_id": event.workspace_id,
+        "position": position,
+        "balance_after": event.allowance_after + event.topup_after,
+        "created_at": event.timestamp,
+    }
+    match event:
+        case CreditAccount.Granted():
+            return LedgerEntry(**common, type=event.kind, amount=event.amount, reference=event.reference, reason=event.reason)
+        case CreditAccount.Debited():
+            return LedgerEntry(**common, type="debit", amount=event.amount, job_id=event.job_id, reason=event.job_type)
+        case CreditAccount.Refunded():
+            return LedgerEntry(**common, type="refund", amount=event.amount, job_id=event.job_id, reason=event.reason)
+    return None
+
+
+COLUMNS = list(LedgerEntry.__struct_fields__)
+
+
+class CreditLedgerReadModel:
+    name = "credit_ledger"
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS credit_ledger (
+            id uuid PRIMARY KEY, workspace_id uuid NOT NULL, position bigint NOT NULL, type text NOT NULL,
+            amount int NOT NULL, balance_after int NOT NULL, job_id uuid, reference text, reason text,
+            created_at timestamptz NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS credit_ledger_by_workspace ON credit_ledger (workspace_id, position DESC)",
+    )
+
+    def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
+        entries = [entry for position, event in batch if (entry := entry_of(position, event)) is not None]
+        if entries:
+            cursor.executemany(
+                f"INSERT INTO credit_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+                "ON CONFLICT (id) DO NOTHING",
+                [msgspec.structs.astuple(entry) for entry in entries],
+            )
+
+
+class LedgerPage(msgspec.Struct):
+    transactions: list[LedgerEntry]
+    next_cursor: str | None
+
+
+def list_transactions(pool: ConnectionPool[Any], workspace_id: UUID, *, limit: int = 50, cursor: str | None = None) -> LedgerPage:
+    before = None
+    if cursor is not None:
+        (position,) = decode_cursor(cursor, 1)
+        if not position.isdigit():
+            raise InvalidCursor("This cursor is not one this API gave out.")
+        before = int(position)
+    with pool.connection() as conn, conn.cursor(row_factory=class_row(LedgerEntry)) as cur:
+        rows = cur.execute(
+            "SELECT * FROM credit_ledger WHERE workspace_id = %s AND (%s::bigint IS NULL OR position < %s) "
+            "ORDER BY position DESC LIMIT %s",
+            (workspace_id, before, before, limit + 1),
+        ).fetchall()
+    next_cursor = encode_cursor(rows[limit - 1].position) if len(rows) > limit else None
+    return LedgerPage(transactions=rows[:limit], next_cursor=next_cursor)

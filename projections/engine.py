@@ -1,0 +1,117 @@
+"""How read models follow the event log: in batches, each committed with its tracking position.
+
+A read model's rows and its tracking record are written in one transaction, so a read model
+is exactly-once: a crash replays from the last committed position, and a position already
+recorded is refused by the tracking table and changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import psycopg
+import structlog
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL
+
+from application.pressroom import Pressroom
+
+log = structlog.get_logger()
+
+Event = DomainEventProtocol[Any]
+Batch = Sequence[tuple[int, Event]]
+
+
+class ReadModel(Protocol):
+    """A read model: its tables, and how a batch of events changes them."""
+
+    name: str
+    ddl: Sequence[str]
+
+    def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None: ...
+
+
+class LogConsumer(Protocol):
+    """Anything that follows the log: a read model's view, or the relay."""
+
+    name: str
+
+    def position(self) -> int | None: ...
+
+    def handle(self, batch: Batch) -> None: ...
+
+
+class ProjectionView(PostgresTrackingRecorder):
+    """A read model's tables and its tracking table, written together."""
+
+    def __init__(self, datastore: PostgresDatastore, read_model: ReadModel, application_name: str) -> None:
+        super().__init__(datastore, tracking_table_name=f"{read_model.name}_tracking")
+        self.read_model = read_model
+        self.name = read_model.name
+        self.application_name = application_name
+        self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[arg-type]
+
+    def position(self) -> int | None:
+        return self.max_tracking_id(self.application_name)
+
+    def handle(self, batch: Batch) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            self.read_model.apply(cursor, batch)  # type: ignore[arg-type]
+            self._insert_tracking(cursor, Tracking(self.application_name, batch[-1][0]))
+
+
+class LogFollower:
+    """Feeds a consumer every event after its position, in batches, woken by LISTEN/NOTIFY.
+
+    It also polls once a second, so a lost notification or a dead LISTEN connection only
+    delays the consumer, never stops it.
+    """
+
+    def __init__(
+        self,
+        app: Pressroom,
+        consumer: LogConsumer,
+        *,
+        database_url: str,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.consumer = consumer
+        self.database_url = database_url
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.channel = f"{app.name}_events".lower()
+
+    def catch_up(self) -> int:
+        """Feeds every event recorded so far; returns how many."""
+        total = 0
+        while batch := self._next_batch():
+            self.consumer.handle(batch)
+            total += len(batch)
+        return total
+
+    def _next_batch(self) -> Batch:
+        notifications: Sequence[Notification] = self.app.recorder.select_notifications(
+            start=self.consumer.position(), limit=self.batch_size, inclusive_of_start=False
+        )
+        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+
+    def run(self, stop: threading.Event, on_error: Callable[[BaseException], None] | None = None) -> None:
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.database_url, autocommit=True) as listener:
+                    listener.execute(SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+                    while not stop.is_set():
+                        if self.catch_up() == 0:
+                            for _ in listener.notifies(timeout=self.poll_seconds, stop_after=1):
+                                pass
+            except Exception as error:  # noqa: BLE001 - supervise: log, back off, resume from the tracked position
+                log.error("log_follower_failed", consumer=self.consumer.name, error=repr(error))
+                if on_error is not None:
+                    on_error(error)
+                stop.wait(1.0)

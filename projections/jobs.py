@@ -1,0 +1,157 @@
+"""The jobs read model: one row per generation job, for lists and for the sweeper."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from domain.generation_job import GenerationJob
+from projections.engine import Batch, Event
+from projections.paging import InvalidCursor, decode_cursor, encode_cursor
+
+
+class JobRow(msgspec.Struct, kw_only=True):
+    id: UUID
+    workspace_id: UUID
+    type: str
+    status: str
+    campaign_id: UUID | None
+    input: dict[str, Any]
+    credits_reserved: int
+    credits_refunded: int = 0
+    progress_done: int = 0
+    progress_total: int = 1
+    attempts: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    lease_until: datetime | None = None
+    updated_at: datetime
+
+
+def evolve(row: JobRow | None, event: Event) -> JobRow | None:
+    """The row after one event; events of other aggregates leave it as it was."""
+    match event:
+        case GenerationJob.Requested():
+            return JobRow(
+                id=event.originator_id,
+                workspace_id=event.workspace_id,
+                type=event.job_type,
+                status="queued",
+                campaign_id=event.campaign_id,
+                input=event.input,
+                credits_reserved=event.cost,
+                progress_total=event.outputs,
+                created_at=event.timestamp,
+                updated_at=event.timestamp,
+            )
+        case GenerationJob.Started() if row is not None:
+            return msgspec.structs.replace(
+                row, status="processing", attempts=event.attempt, lease_until=event.lease_until,
+                started_at=row.started_at or event.timestamp, updated_at=event.timestamp,
+            )
+        case GenerationJob.Completed() if row is not None:
+            return msgspec.structs.replace(
+                row, status="completed", progress_done=row.progress_total,
+                completed_at=event.timestamp, lease_until=None, updated_at=event.timestamp,
+            )
+        case GenerationJob.Failed() if row is not None:
+            return msgspec.structs.replace(
+                row, status="failed", error_code=event.code, error_message=event.message,
+                credits_refunded=row.credits_refunded + event.refunded, completed_at=event.timestamp,
+                lease_until=None, updated_at=event.timestamp,
+            )
+        case GenerationJob.Requeued() if row is not None:
+            return msgspec.structs.replace(row, status="queued", lease_until=None, updated_at=event.timestamp)
+    return row
+
+
+COLUMNS = list(JobRow.__struct_fields__)
+
+
+class JobsReadModel:
+    name = "jobs"
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS jobs (
+            id uuid PRIMARY KEY, workspace_id uuid NOT NULL, type text NOT NULL, status text NOT NULL,
+            campaign_id uuid, input jsonb NOT NULL, credits_reserved int NOT NULL, credits_refunded int NOT NULL,
+            progress_done int NOT NULL, progress_total int NOT NULL, attempts int NOT NULL,
+            error_code text, error_message text, created_at timestamptz NOT NULL, started_at timestamptz,
+            completed_at timestamptz, lease_until timestamptz, updated_at timestamptz NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS jobs_by_workspace ON jobs (workspace_id, created_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (updated_at) WHERE status IN ('queued', 'processing')",
+    )
+
+    def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
+        ids = list({event.originator_id for _, event in batch if isinstance(event, GenerationJob.Event)})
+        if not ids:
+            return
+        with cursor.connection.cursor(row_factory=class_row(JobRow)) as reader:
+            found = reader.execute("SELECT * FROM jobs WHERE id = ANY(%s)", (ids,)).fetchall()
+        rows: dict[UUID, JobRow | None] = {row.id: row for row in found}
+        for _, event in batch:
+            if isinstance(event, GenerationJob.Event):
+                rows[event.originator_id] = evolve(rows.get(event.originator_id), event)
+        changed = [row for row in rows.values() if row is not None]
+        cursor.executemany(
+            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+            f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS[1:])}",
+            [tuple(Jsonb(v) if c == "input" else v for c, v in zip(COLUMNS, msgspec.structs.astuple(row))) for row in changed],
+        )
+
+
+class JobPage(msgspec.Struct):
+    jobs: list[JobRow]
+    next_cursor: str | None
+
+
+def list_jobs(
+    pool: ConnectionPool[Any],
+    workspace_id: UUID,
+    *,
+    status: str | None = None,
+    job_type: str | None = None,
+    campaign_id: UUID | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> JobPage:
+    where = ["workspace_id = %s"]
+    params: list[Any] = [workspace_id]
+    for column, value in (("status", status), ("type", job_type), ("campaign_id", campaign_id)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if cursor is not None:
+        created_at, job_id = decode_cursor(cursor, 2)
+        try:
+            params += [datetime.fromisoformat(created_at), UUID(job_id)]
+        except ValueError:
+            raise InvalidCursor("This cursor is not one this API gave out.") from None
+        where.append("(created_at, id) < (%s, %s)")
+    with pool.connection() as conn, conn.cursor(row_factory=class_row(JobRow)) as cur:
+        rows = cur.execute(
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT %s",
+            [*params, limit + 1],
+        ).fetchall()
+    next_cursor = encode_cursor(rows[limit - 1].created_at.isoformat(), rows[limit - 1].id) if len(rows) > limit else None
+    return JobPage(jobs=rows[:limit], next_cursor=next_cursor)
+
+
+def unfinished_jobs(pool: ConnectionPool[Any], *, idle_since: datetime, lease_over_at: datetime) -> list[UUID]:
+    """Jobs the sweeper should look at: queued with no change since `idle_since`, or past their lease."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT id FROM jobs WHERE (status = 'queued' AND updated_at < %s) "
+            "OR (status = 'processing' AND lease_until < %s) ORDER BY updated_at LIMIT 500",
+            (idle_since, lease_over_at),
+        ).fetchall()
+    return [row[0] for row in rows]
