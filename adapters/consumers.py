@@ -61,7 +61,8 @@ class ConsumerLoop:
                     self.on_idle()
         finally:
             self.executor.shutdown(wait=True)
-            self.consumer.close()
+            # Offsets are committed after each poll's records settle; nothing is left to commit here.
+            self.consumer.close(autocommit=False)
 
     def _settle(self, record: ConsumerRecord) -> None:
         error: BaseException | None = None

@@ -87,6 +87,7 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=self._log,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            start_new_session=True,
         )
         self._wait_until_listening()
 

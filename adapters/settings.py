@@ -38,7 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             for field in cls.__struct_fields__
             if f"PRESSROOM_{field.upper()}" in environ and environ[f"PRESSROOM_{field.upper()}"] != ""
         }
-        return msgspec.convert(values, cls, strict=False)
+        return msgspec.convert(values, cls, strict=False, dec_hook=_decode)
 
     def to_env(self) -> dict[str, str]:
         """The environment that gives a child process these same settings."""
@@ -48,3 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if value is not None:
                 env[f"PRESSROOM_{field.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
+
+
+def _decode(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)

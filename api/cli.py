@@ -106,7 +106,8 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, kind: str) -> None:
-        self.children[kind] = subprocess.Popen([sys.executable, "-m", "api.cli", kind], env=self.env)
+        # Own sessions: a terminal's Ctrl-C reaches only `up`, which stops the services before the broker and database.
+        self.children[kind] = subprocess.Popen([sys.executable, "-m", "api.cli", kind], env=self.env, start_new_session=True)
 
     def watch(self, stop: threading.Event) -> None:
         while not stop.wait(1.0):
