@@ -41,11 +41,22 @@ class RequestInvalid(Exception):
         return cls([{"path": path, "message": message}])
 
     @classmethod
-    def from_msgspec(cls, error: msgspec.ValidationError | msgspec.DecodeError, root: str) -> RequestInvalid:
-        message = str(error)
-        match = re.search(r" - at `\$(.*)`$", message)
-        path = root + (match.group(1) if match else "")
-        return cls.at(path.lstrip("."), message[: match.start()] if match else message)
+    def from_msgspec(cls, error: msgspec.ValidationError, root: str) -> RequestInvalid:
+        return cls([error_at(root, str(error))])
+
+
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_FIELD = re.compile(r"field `(?P<field>[^`]+)`")
+
+
+def error_at(root: str, message: str) -> dict[str, str]:
+    """Turns msgspec's "Expected `int` <= 10 - at `$.count`" into {path: "root.count", message}."""
+    path = root
+    if match := _AT_PATH.search(message):
+        path, message = root + match.group("path").replace("[", ".").replace("]", ""), message[: match.start()]
+    if field := _FIELD.search(message):
+        path = f"{path}.{field.group('field')}"
+    return {"path": path.strip("."), "message": message}
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[bytes]:
@@ -68,10 +79,11 @@ def request_invalid(_: Request[Any, Any, Any], error: RequestInvalid) -> Respons
 
 def litestar_validation(_: Request[Any, Any, Any], error: ValidationException) -> Response[bytes]:
     errors = [
-        {"path": str(item.get("key") or item.get("source") or "body"), "message": str(item.get("message", ""))}
+        error_at("" if item.get("key") == "data" else str(item.get("key", "")), str(item.get("message", "")))
         for item in (error.extra if isinstance(error.extra, list) else [])
-    ] or [{"path": "body", "message": error.detail}]
-    return problem(422, "validation_error", "Validation error", error.detail, errors=errors)
+    ] or [{"path": "", "message": error.detail}]
+    detail = "; ".join(f"{e['path'] or 'body'}: {e['message']}" for e in errors)
+    return problem(422, "validation_error", "Validation error", detail, errors=errors)
 
 
 def invalid_cursor(_: Request[Any, Any, Any], error: InvalidCursor) -> Response[bytes]:
@@ -79,6 +91,9 @@ def invalid_cursor(_: Request[Any, Any, Any], error: InvalidCursor) -> Response[
 
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    if error.status_code == 400:
+        # Litestar answers 400 to a body it cannot parse; to clients that is one more invalid request.
+        return problem(422, "validation_error", "Validation error", error.detail, errors=[{"path": "", "message": error.detail}])
     code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
             429: "rate_limited", 503: "unavailable"}.get(error.status_code, "http_error")
     headers = error.headers or {}

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import uuid4
 
+import httpx
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
 from adapters.bootstrap import Container
-from adapters.embedded import EmbeddedBroker, EmbeddedPostgres
+from adapters.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from adapters.settings import Settings
 
 
@@ -110,3 +116,71 @@ def _private_runtime_dir() -> None:
 
 
 _private_runtime_dir()
+
+
+class System:
+    """Pressroom started the way `pressroom up` starts it, against the session's PostgreSQL and broker."""
+
+    def __init__(self, settings: Settings, data_dir: Path) -> None:
+        self.settings = settings
+        self.base_url = f"http://127.0.0.1:{settings.port}"
+        self.log_path = data_dir / "up.log"
+        env = {**os.environ, **settings.to_env(), "PRESSROOM_DATA_DIR": str(data_dir), "PRESSROOM_LOG_LEVEL": "warning"}
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "up"], env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.admin = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {settings.admin_token}"}, timeout=30)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pressroom up exited:\n{self.log_path.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                health = httpx.get(f"{self.base_url}/health", timeout=2).json()
+                if health["ok"] and {p["kind"] for p in health["workers"].values()} >= {"projections", "relay", "worker"}:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"pressroom up did not become healthy:\n{self.log_path.read_text()}")
+
+    def workspace(self, name: str = "Acme", plan: str = "free") -> httpx.Client:
+        """A new workspace, as a client that sends its first API key."""
+        created = self.admin.post("/v1/admin/workspaces", json={"name": name, "plan": plan})
+        created.raise_for_status()
+        body = created.json()
+        client = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {body['apiKey']['secret']}"}, timeout=60)
+        client.workspace_id = body["workspace"]["id"]  # type: ignore[attr-defined]
+        return client
+
+    def close(self) -> None:
+        self.admin.close()
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def system(new_database: Callable[[], str], broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    settings = test_settings(new_database(), broker, port=free_port(), db_pool_size=20)
+    running = System(settings, tmp_path_factory.mktemp("system"))
+    yield running
+    running.close()
+
+
+def wait_for(check: Callable[[], object], *, timeout: float = 15.0, interval: float = 0.05) -> object:
+    """Polls until `check` returns something truthy; the read side is eventually consistent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {check}")
+        time.sleep(interval)
