@@ -21,7 +21,10 @@ from psycopg.conninfo import make_conninfo
 
 from adapters.bootstrap import Container
 from adapters.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from adapters.kafka import producer
+from adapters.relay import KafkaRelay
 from adapters.settings import Settings
+from projections.engine import LogFollower
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +54,7 @@ def new_database(postgres: EmbeddedPostgres) -> Callable[[], str]:
     return create
 
 
-def test_settings(database_url: str, broker: EmbeddedBroker, **overrides: object) -> Settings:
+def settings_for(database_url: str, broker: EmbeddedBroker, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
         "kafka_bootstrap": broker.bootstrap,
@@ -70,16 +73,24 @@ def test_settings(database_url: str, broker: EmbeddedBroker, **overrides: object
 
 
 @pytest.fixture
-def settings(new_database: Callable[[], str], broker: EmbeddedBroker) -> Settings:
-    return test_settings(new_database(), broker)
+def make_container(new_database: Callable[[], str], broker: EmbeddedBroker) -> Iterator[Callable[..., Container]]:
+    """Builds a migrated Container on a fresh database, with any settings overridden."""
+    made: list[Container] = []
+
+    def make(**overrides: object) -> Container:
+        built = Container(settings_for(new_database(), broker, **overrides))
+        built.migrate()
+        made.append(built)
+        return built
+
+    yield make
+    for built in made:
+        built.close()
 
 
 @pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
-    built = Container(settings)
-    built.migrate()
-    yield built
-    built.close()
+def container(make_container: Callable[..., Container]) -> Container:
+    return make_container()
 
 
 class Background:
@@ -168,7 +179,7 @@ class System:
 
 @pytest.fixture(scope="session")
 def system(new_database: Callable[[], str], broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    settings = test_settings(new_database(), broker, port=free_port(), db_pool_size=20)
+    settings = settings_for(new_database(), broker, port=free_port(), db_pool_size=20)
     running = System(settings, tmp_path_factory.mktemp("system"))
     yield running
     running.close()
@@ -184,3 +195,16 @@ def wait_for(check: Callable[[], object], *, timeout: float = 15.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {check}")
         time.sleep(interval)
+
+
+def catch_up_all(container: Container, batch_size: int = 7) -> None:
+    """Brings every read model up to the head of the log, in small batches."""
+    for view in container.views():
+        LogFollower(container.app, view, database_url=container.database_url, batch_size=batch_size).catch_up()
+
+
+def relay_once(container: Container) -> int:
+    """Relays everything not yet relayed; returns how many events."""
+    assert container.settings.kafka_bootstrap
+    relay = KafkaRelay(container.datastore, producer(container.settings.kafka_bootstrap), container.app.name, container.settings.kafka_namespace)
+    return LogFollower(container.app, relay, database_url=container.database_url).catch_up()

@@ -1,0 +1,90 @@
+"""Read models follow the log exactly once: replay gives the same rows, a replayed position changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from adapters.bootstrap import Container
+from tests.conftest import Background, catch_up_all, wait_for
+
+BRIEF: dict[str, Any] = {"product": {"name": "Desk Lamp"}, "platform": "x", "count": 1}
+TABLES = {"jobs": "id", "credit_ledger": "position", "api_keys": "id"}
+
+
+def snapshot(container: Container) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(container.database_url) as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall() for table, order in TABLES.items()}
+
+
+def history(container: Container) -> None:
+    """A few workspaces with jobs in every state the foundation has."""
+    app = container.app
+    for n in range(3):
+        workspace, _ = app.create_workspace(f"Workspace {n}")
+        app.top_up(workspace.id, 10, reference=f"order-{n}")
+        app.issue_key(workspace.id, "second")
+        done = app.request_job(workspace.id, "copy", BRIEF, outputs=1, idempotency_key=f"k{n}").job
+        attempt = app.start_job(done.id, "w").attempts  # type: ignore[union-attr]
+        app.complete_job(done.id, attempt, [{"hook": "h", "body": "b", "cta": "c", "hashtags": []}])
+        failed = app.request_job(workspace.id, "copy", BRIEF, outputs=1).job
+        attempt = app.start_job(failed.id, "w").attempts  # type: ignore[union-attr]
+        app.fail_job(failed.id, attempt, "bad", "no", retryable=False)
+        app.request_job(workspace.id, "copy", BRIEF, outputs=1)
+
+
+def test_read_models_when_rebuilt_from_zero_are_identical(container: Container) -> None:
+    history(container)
+    catch_up_all(container)
+    live = snapshot(container)
+    with psycopg.connect(container.database_url, autocommit=True) as conn:
+        for table in TABLES:
+            conn.execute(f"TRUNCATE {table}, {table}_tracking")
+
+    catch_up_all(container)
+
+    assert snapshot(container) == live
+    assert len(live["jobs"]) == 9 and len(live["api_keys"]) == 6
+    statuses = sorted(row[3] for row in live["jobs"])
+    assert statuses == ["completed"] * 3 + ["failed"] * 3 + ["queued"] * 3
+
+
+def test_batch_at_an_already_recorded_position_is_refused_and_changes_nothing(container: Container) -> None:
+    history(container)
+    catch_up_all(container)
+    before = snapshot(container)
+    notifications = container.app.recorder.select_notifications(start=None, limit=50)
+    batch = [(n.id, container.app.mapper.to_domain_event(n)) for n in notifications]
+
+    for view in container.views():
+        with pytest.raises(IntegrityError):
+            view.handle(batch)
+
+    assert snapshot(container) == before
+
+
+def test_ledger_balance_after_matches_the_account(container: Container) -> None:
+    history(container)
+    catch_up_all(container)
+
+    with psycopg.connect(container.database_url) as conn:
+        latest = conn.execute(
+            "SELECT DISTINCT ON (workspace_id) workspace_id, balance_after FROM credit_ledger ORDER BY workspace_id, position DESC"
+        ).fetchall()
+
+    assert latest and all(balance == container.app.credit_account(ws).balance for ws, balance in latest)
+    assert {balance for _, balance in latest} == {58}
+
+
+def test_running_projections_follow_new_events_within_moments(container: Container, background: Background) -> None:
+    background.start(container.run_projections)
+    workspace, _ = container.app.create_workspace("Live")
+
+    container.app.request_job(workspace.id, "copy", BRIEF, outputs=1)
+
+    wait_for(lambda: len(snapshot(container)["jobs"]) == 1, timeout=5)
+    head = container.app.recorder.max_notification_id()
+    wait_for(lambda: all(view.position() == head for view in container.views()), timeout=5)
