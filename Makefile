@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.job_requests
+	$(BIN)/python -m bench.job_requests
 
 clean:
 	rm -rf $(VENV) var

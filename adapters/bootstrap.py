@@ -64,8 +64,9 @@ class Container:
     def pool(self) -> ConnectionPool[Any]:
         """Connections for read models and operational tables."""
         if self._pool is None:
-            self._pool = ConnectionPool(self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True,
-                                        kwargs={"autocommit": True})
+            self._pool = ConnectionPool(
+                self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
+            )
         return self._pool
 
     @property
@@ -73,9 +74,15 @@ class Container:
         if self._datastore is None:
             env = self.app.env
             self._datastore = PostgresDatastore(
-                dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
-                user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"], schema="public",
-                pool_size=4, max_overflow=4, lock_timeout=5,
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=env["POSTGRES_PORT"],
+                user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"],
+                schema="public",
+                pool_size=4,
+                max_overflow=4,
+                lock_timeout=5,
             )
         return self._datastore
 

@@ -70,7 +70,9 @@ class ConsumerLoop:
             try:
                 envelope = msgspec.json.decode(record.value, type=Envelope)
                 with (
-                    structlog.contextvars.bound_contextvars(request_id=_header(record, "pressroom-request-id"), event_id=str(envelope.id)),
+                    structlog.contextvars.bound_contextvars(
+                        request_id=_header(record, "pressroom-request-id"), event_id=str(envelope.id)
+                    ),
                     metadata(request_id=_header(record, "pressroom-request-id"), causation_id=str(envelope.id)),
                 ):
                     self.handle(envelope)
@@ -87,7 +89,11 @@ class ConsumerLoop:
             self.dead_letter_topic,
             key=record.key,
             value=record.value,
-            headers=[*(record.headers or []), ("pressroom-error", repr(error).encode()), ("pressroom-source-topic", record.topic.encode())],
+            headers=[
+                *(record.headers or []),
+                ("pressroom-error", repr(error).encode()),
+                ("pressroom-source-topic", record.topic.encode()),
+            ],
         ).get(timeout=30)
 
 

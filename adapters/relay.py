@@ -23,7 +23,8 @@ class KafkaRelay(PostgresTrackingRecorder):
         self.application_name = application_name
 
     def position(self) -> int | None:
-        return self.max_tracking_id(self.application_name)
+        position: int | None = self.max_tracking_id(self.application_name)
+        return position
 
     def handle(self, batch: Batch) -> None:
         # At-least-once: a crash between the flush and the tracking insert resends this batch,
@@ -31,12 +32,14 @@ class KafkaRelay(PostgresTrackingRecorder):
         sent = []
         for _, event in batch:
             topic, envelope = envelope_of(event, self.namespace)
-            sent.append(self.producer.send(
-                topic,
-                key=str(envelope.aggregate_id).encode(),
-                value=msgspec.json.encode(envelope),
-                headers=[("pressroom-event-type", envelope.type.encode()), *headers_of(event)],
-            ))
+            sent.append(
+                self.producer.send(
+                    topic,
+                    key=str(envelope.aggregate_id).encode(),
+                    value=msgspec.json.encode(envelope),
+                    headers=[("pressroom-event-type", envelope.type.encode()), *headers_of(event)],
+                )
+            )
         self.producer.flush()
         for acknowledgement in sent:
             acknowledgement.get(timeout=ACK_TIMEOUT_SECONDS)

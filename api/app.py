@@ -9,6 +9,7 @@ import structlog
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -34,7 +35,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     """Gives every request an id (the client's X-Request-Id, or a new one): in logs, events and the answer."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:100]
@@ -91,9 +92,11 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/swagger")],
             security=[{"ApiKey": []}],
-            components=Components(security_schemes={
-                "ApiKey": SecurityScheme(type="http", scheme="bearer", description="A workspace API key, pr_live_…"),
-                "AdminToken": SecurityScheme(type="http", scheme="bearer", description="PRESSROOM_ADMIN_TOKEN"),
-            }),
+            components=Components(
+                security_schemes={
+                    "ApiKey": SecurityScheme(type="http", scheme="bearer", description="A workspace API key, pr_live_…"),
+                    "AdminToken": SecurityScheme(type="http", scheme="bearer", description="PRESSROOM_ADMIN_TOKEN"),
+                }
+            ),
         ),
     )

@@ -9,6 +9,7 @@ import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from application.pressroom import Conflict, Unauthenticated
 from domain.errors import DomainError, IdempotencyKeyReused, InsufficientCredits, InvalidState, NotFound
@@ -60,7 +61,14 @@ def error_at(root: str, message: str) -> dict[str, str]:
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[bytes]:
-    body = {"type": f"https://pressroom.dev/problems/{code}", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    body = {
+        "type": f"https://pressroom.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return Response(msgspec.json.encode(body), status_code=status, media_type=PROBLEM)
 
 
@@ -94,8 +102,15 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[byte
     if error.status_code == 400:
         # Litestar answers 400 to a body it cannot parse; to clients that is one more invalid request.
         return problem(422, "validation_error", "Validation error", error.detail, errors=[{"path": "", "message": error.detail}])
-    code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-            429: "rate_limited", 503: "unavailable"}.get(error.status_code, "http_error")
+    code = {
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        429: "rate_limited",
+        503: "unavailable",
+    }.get(error.status_code, "http_error")
     headers = error.headers or {}
     response = problem(error.status_code, code, _title(code), error.detail)
     response.headers.update(headers)
@@ -107,7 +122,7 @@ def unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[by
     return problem(500, "internal_error", "Internal error", "Something went wrong on our side; it has been logged.")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error,
     RequestInvalid: request_invalid,
     ValidationException: litestar_validation,

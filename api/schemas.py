@@ -9,9 +9,13 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
+from domain.generation_job import Status
+from domain.pricing import JobType
+from projections.credit_ledger import EntryType
+
 PlanName = Literal["free", "pro", "business"]
-JobTypeName = Literal["copy", "image", "video"]
-JobStatus = Literal["queued", "processing", "completed", "partial", "failed", "canceled", "expired"]
+JobTypeName = JobType
+JobStatus = Status
 
 
 class Schema(msgspec.Struct, kw_only=True, rename="camel"):
@@ -112,7 +116,7 @@ class CreditsOut(Schema):
 
 class TransactionOut(Schema):
     id: UUID
-    type: Literal["grant", "topup", "debit", "refund", "reset"]
+    type: EntryType
     amount: int
     balance_after: int
     job_id: UUID | None

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from application.metadata import MetadataMapper
 from application.ports import Clock
 from domain.api_key import SECRET_PREFIX, ApiKey
+from domain.base import WorkspaceAggregate
 from domain.credit_account import CreditAccount
 from domain.errors import DomainError, NotFound
 from domain.generation_job import GenerationJob, JobNotStartable, StaleAttempt
@@ -29,7 +30,7 @@ from domain.workspace import Workspace, check_name, check_plan
 
 P = ParamSpec("P")
 R = TypeVar("R")
-A = TypeVar("A", bound=Aggregate)
+A = TypeVar("A", bound=WorkspaceAggregate)
 
 MAX_CONFLICT_RETRIES = 8
 
@@ -97,7 +98,7 @@ class Pressroom(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, workspace_id: UUID | None = None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"No {cls.__name__} {aggregate_id}.") from None
         if not isinstance(aggregate, cls) or (workspace_id is not None and aggregate.workspace_id != workspace_id):
@@ -119,8 +120,12 @@ class Pressroom(Application[UUID]):
         now = self.clock.now()
         workspace = Workspace.open(workspace_id, name, plan)
         account = CreditAccount.open(workspace_id, plan, period_start=now)
-        account.grant("grant", self.pricing.monthly_credits(plan), reference=f"allowance:{now.isoformat()}",
-                      reason=f"{plan} plan monthly allowance")
+        account.grant(
+            "grant",
+            self.pricing.monthly_credits(plan),
+            reference=f"allowance:{now.isoformat()}",
+            reason=f"{plan} plan monthly allowance",
+        )
         new_key = self._new_key(workspace_id, key_label)
         self.save(workspace, account, new_key.key)
         return workspace, new_key

@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.base import WorkspaceAggregate
 from domain.errors import InvalidState
 
-SECRET_PREFIX = "pr_live_"
+SECRET_PREFIX = "pr_live_"  # noqa: S105 - a prefix, not a secret
 _KEY_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:api-key")
 
 

@@ -7,11 +7,12 @@ whose attempt was superseded, can no longer record outcomes, so a job ends exact
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from domain.base import WorkspaceAggregate
 from domain.errors import InvalidState
+from domain.pricing import JobType
 
 Status = Literal["queued", "processing", "completed", "partial", "failed", "canceled", "expired"]
 TERMINAL: frozenset[str] = frozenset({"completed", "partial", "failed", "canceled", "expired"})
@@ -40,7 +41,7 @@ class GenerationJob(WorkspaceAggregate):
         outputs: int,
     ) -> None:
         self.workspace_id = workspace_id
-        self.job_type = job_type
+        self.job_type = cast(JobType, job_type)
         self.input = input
         self.cost = cost
         self.fingerprint = fingerprint

@@ -55,9 +55,7 @@ class IdempotencyKey(WorkspaceAggregate):
     def replay(self, fingerprint: str) -> UUID:
         """The job this key already made, if the request is the same one."""
         if fingerprint != self.fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was used with a different request body in the last 24 hours."
-            )
+            raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body in the last 24 hours.")
         return self.job_id
 
     class Reclaimed(WorkspaceAggregate.Event):

@@ -52,11 +52,12 @@ class ApiKeysReadModel:
 
 def list_keys(pool: ConnectionPool[Any], workspace_id: UUID) -> list[KeyRow]:
     with pool.connection() as conn, conn.cursor(row_factory=class_row(KeyRow)) as cur:
-        return cur.execute(
+        rows: list[KeyRow] = cur.execute(
             "SELECT k.*, u.last_used_at FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id "
             "WHERE k.workspace_id = %s ORDER BY k.created_at, k.id",
             (workspace_id,),
         ).fetchall()
+    return rows
 
 
 def last_used_at(pool: ConnectionPool[Any], key_id: UUID) -> datetime | None:

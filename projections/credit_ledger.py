@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import msgspec
@@ -15,6 +15,7 @@ from domain.credit_account import CreditAccount
 from projections.engine import Batch, Event
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
+EntryType = Literal["grant", "topup", "debit", "refund", "reset"]
 _ENTRY_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:ledger-entry")
 
 
@@ -22,7 +23,7 @@ class LedgerEntry(msgspec.Struct, kw_only=True):
     id: UUID
     workspace_id: UUID
     position: int
-    type: str
+    type: EntryType
     amount: int
     balance_after: int
     job_id: UUID | None = None
@@ -33,23 +34,40 @@ class LedgerEntry(msgspec.Struct, kw_only=True):
 
 def entry_of(position: int, event: Event) -> LedgerEntry | None:
     """The ledger entry an event makes, if it moves credits."""
-    if not isinstance(event, CreditAccount.BalanceChanged):
-        return None
-    common = {
-        "id": uuid5(_ENTRY_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
-        "workspace_id": event.workspace_id,
-        "position": position,
-        "balance_after": event.allowance_after + event.topup_after,
-        "created_at": event.timestamp,
-    }
     match event:
         case CreditAccount.Granted():
-            return LedgerEntry(**common, type=event.kind, amount=event.amount, reference=event.reference, reason=event.reason)
+            return _entry(
+                position, event, cast(EntryType, event.kind), event.amount, reference=event.reference, reason=event.reason
+            )
         case CreditAccount.Debited():
-            return LedgerEntry(**common, type="debit", amount=event.amount, job_id=event.job_id, reason=event.job_type)
+            return _entry(position, event, "debit", event.amount, job_id=event.job_id, reason=event.job_type)
         case CreditAccount.Refunded():
-            return LedgerEntry(**common, type="refund", amount=event.amount, job_id=event.job_id, reason=event.reason)
+            return _entry(position, event, "refund", event.amount, job_id=event.job_id, reason=event.reason)
     return None
+
+
+def _entry(
+    position: int,
+    event: CreditAccount.BalanceChanged,
+    kind: EntryType,
+    amount: int,
+    *,
+    job_id: UUID | None = None,
+    reference: str | None = None,
+    reason: str | None = None,
+) -> LedgerEntry:
+    return LedgerEntry(
+        id=uuid5(_ENTRY_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+        workspace_id=event.workspace_id,
+        position=position,
+        type=kind,
+        amount=amount,
+        balance_after=event.allowance_after + event.topup_after,
+        job_id=job_id,
+        reference=reference,
+        reason=reason,
+        created_at=event.timestamp,
+    )
 
 
 COLUMNS = list(LedgerEntry.__struct_fields__)

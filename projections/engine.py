@@ -29,8 +29,11 @@ Batch = Sequence[tuple[int, Event]]
 class ReadModel(Protocol):
     """A read model: its tables, and how a batch of events changes them."""
 
-    name: str
-    ddl: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ddl(self) -> Sequence[str]: ...
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None: ...
 
@@ -53,10 +56,11 @@ class ProjectionView(PostgresTrackingRecorder):
         self.read_model = read_model
         self.name = read_model.name
         self.application_name = application_name
-        self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[arg-type]
+        self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[misc,arg-type]
 
     def position(self) -> int | None:
-        return self.max_tracking_id(self.application_name)
+        position: int | None = self.max_tracking_id(self.application_name)
+        return position
 
     def handle(self, batch: Batch) -> None:
         with self.datastore.transaction(commit=True) as cursor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -12,7 +12,8 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from domain.generation_job import GenerationJob
+from domain.generation_job import GenerationJob, Status
+from domain.pricing import JobType
 from projections.engine import Batch, Event
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
@@ -20,8 +21,8 @@ from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 class JobRow(msgspec.Struct, kw_only=True):
     id: UUID
     workspace_id: UUID
-    type: str
-    status: str
+    type: JobType
+    status: Status
     campaign_id: UUID | None
     input: dict[str, Any]
     credits_reserved: int
@@ -45,7 +46,7 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
             return JobRow(
                 id=event.originator_id,
                 workspace_id=event.workspace_id,
-                type=event.job_type,
+                type=cast(JobType, event.job_type),
                 status="queued",
                 campaign_id=event.campaign_id,
                 input=event.input,
@@ -56,19 +57,32 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
             )
         case GenerationJob.Started() if row is not None:
             return msgspec.structs.replace(
-                row, status="processing", attempts=event.attempt, lease_until=event.lease_until,
-                started_at=row.started_at or event.timestamp, updated_at=event.timestamp,
+                row,
+                status="processing",
+                attempts=event.attempt,
+                lease_until=event.lease_until,
+                started_at=row.started_at or event.timestamp,
+                updated_at=event.timestamp,
             )
         case GenerationJob.Completed() if row is not None:
             return msgspec.structs.replace(
-                row, status="completed", progress_done=row.progress_total,
-                completed_at=event.timestamp, lease_until=None, updated_at=event.timestamp,
+                row,
+                status="completed",
+                progress_done=row.progress_total,
+                completed_at=event.timestamp,
+                lease_until=None,
+                updated_at=event.timestamp,
             )
         case GenerationJob.Failed() if row is not None:
             return msgspec.structs.replace(
-                row, status="failed", error_code=event.code, error_message=event.message,
-                credits_refunded=row.credits_refunded + event.refunded, completed_at=event.timestamp,
-                lease_until=None, updated_at=event.timestamp,
+                row,
+                status="failed",
+                error_code=event.code,
+                error_message=event.message,
+                credits_refunded=row.credits_refunded + event.refunded,
+                completed_at=event.timestamp,
+                lease_until=None,
+                updated_at=event.timestamp,
             )
         case GenerationJob.Requeued() if row is not None:
             return msgspec.structs.replace(row, status="queued", lease_until=None, updated_at=event.timestamp)
@@ -76,6 +90,11 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
 
 
 COLUMNS = list(JobRow.__struct_fields__)
+INPUT = COLUMNS.index("input")
+UPSERT = (
+    f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS[1:])}"
+)
 
 
 class JobsReadModel:
@@ -103,9 +122,11 @@ class JobsReadModel:
                 rows[event.originator_id] = evolve(rows.get(event.originator_id), event)
         changed = [row for row in rows.values() if row is not None]
         cursor.executemany(
-            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-            f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS[1:])}",
-            [tuple(Jsonb(v) if c == "input" else v for c, v in zip(COLUMNS, msgspec.structs.astuple(row))) for row in changed],
+            UPSERT,
+            [
+                (*msgspec.structs.astuple(row)[:INPUT], Jsonb(row.input), *msgspec.structs.astuple(row)[INPUT + 1 :])
+                for row in changed
+            ],
         )
 
 

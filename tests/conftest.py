@@ -206,5 +206,7 @@ def catch_up_all(container: Container, batch_size: int = 7) -> None:
 def relay_once(container: Container) -> int:
     """Relays everything not yet relayed; returns how many events."""
     assert container.settings.kafka_bootstrap
-    relay = KafkaRelay(container.datastore, producer(container.settings.kafka_bootstrap), container.app.name, container.settings.kafka_namespace)
+    relay = KafkaRelay(
+        container.datastore, producer(container.settings.kafka_bootstrap), container.app.name, container.settings.kafka_namespace
+    )
     return LogFollower(container.app, relay, database_url=container.database_url).catch_up()

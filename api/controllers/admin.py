@@ -35,8 +35,12 @@ class AdminController(Controller):
         workspace, new_key = container.app.create_workspace(data.name, data.plan)
         return WorkspaceCreated(workspace=workspace_out(workspace), api_key=new_key_out(new_key))
 
-    @post("/workspaces/{workspace_id:uuid}/credits", status_code=HTTP_200_OK, sync_to_thread=True,
-          summary="Top up a workspace's credits, idempotent by reference")
+    @post(
+        "/workspaces/{workspace_id:uuid}/credits",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        summary="Top up a workspace's credits, idempotent by reference",
+    )
     def top_up(self, workspace_id: FromPath[UUID], data: JSONBody[TopUp], container: Container) -> TopUpResult:
         account, duplicate = container.app.top_up(workspace_id, data.amount, data.reference, data.reason)
         return TopUpResult(balance=account.balance, duplicate=duplicate)

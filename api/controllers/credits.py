@@ -24,18 +24,32 @@ class CreditsController(Controller):
     def credits(self, principal: Principal, container: Container) -> CreditsOut:
         account = container.app.credit_account(principal.workspace_id)
         return CreditsOut(
-            balance=account.balance, allowance_balance=account.allowance, topup_balance=account.topup,
-            plan=account.plan, period_start=account.period_start, period_end=account.period_end,
+            balance=account.balance,
+            allowance_balance=account.allowance,
+            topup_balance=account.topup,
+            plan=account.plan,
+            period_start=account.period_start,
+            period_end=account.period_end,
             used_this_period=account.used_this_period,
         )
 
     @get("/credits/transactions", sync_to_thread=True, summary="Every credit movement, newest first")
-    def transactions(self, principal: Principal, container: Container, limit: Limit = 50, cursor: str | None = None) -> TransactionList:
+    def transactions(
+        self, principal: Principal, container: Container, limit: Limit = 50, cursor: str | None = None
+    ) -> TransactionList:
         page = list_transactions(container.pool, principal.workspace_id, limit=limit, cursor=cursor)
         return TransactionList(
             transactions=[
-                TransactionOut(id=t.id, type=t.type, amount=t.amount, balance_after=t.balance_after,  # type: ignore[arg-type]
-                               job_id=t.job_id, reference=t.reference, reason=t.reason, created_at=t.created_at)
+                TransactionOut(
+                    id=t.id,
+                    type=t.type,
+                    amount=t.amount,
+                    balance_after=t.balance_after,
+                    job_id=t.job_id,
+                    reference=t.reference,
+                    reason=t.reason,
+                    created_at=t.created_at,
+                )
                 for t in page.transactions
             ],
             next_cursor=page.next_cursor,

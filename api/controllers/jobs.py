@@ -23,25 +23,42 @@ WAIT_POLL_SECONDS = 0.1
 
 def job_out(job: GenerationJob) -> JobOut:
     return JobOut(
-        id=job.id, type=job.job_type, status=job.status, campaign_id=job.campaign_id, input=job.input,  # type: ignore[arg-type]
+        id=job.id,
+        type=job.job_type,
+        status=job.status,
+        campaign_id=job.campaign_id,
+        input=job.input,
         progress=Progress(done=job.outputs if job.status == "completed" else 0, total=job.outputs),
-        credits_reserved=job.cost, credits_consumed=job.credits_consumed, credits_refunded=job.credits_refunded,
+        credits_reserved=job.cost,
+        credits_consumed=job.credits_consumed,
+        credits_refunded=job.credits_refunded,
         result=CopyResult(variants=job.variants) if job.variants else None,
         error=JobError(**job.error) if job.error else None,
-        attempts=job.attempts, created_at=job.created_on, started_at=job.started_at, completed_at=job.completed_at,
+        attempts=job.attempts,
+        created_at=job.created_on,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
     )
 
 
 def job_row_out(row: JobRow) -> JobOut:
     terminal = row.completed_at is not None
     return JobOut(
-        id=row.id, type=row.type, status=row.status, campaign_id=row.campaign_id, input=row.input,  # type: ignore[arg-type]
+        id=row.id,
+        type=row.type,
+        status=row.status,
+        campaign_id=row.campaign_id,
+        input=row.input,
         progress=Progress(done=row.progress_done, total=row.progress_total),
         credits_reserved=row.credits_reserved,
         credits_consumed=row.credits_reserved - row.credits_refunded if terminal else 0,
-        credits_refunded=row.credits_refunded, result=None,
+        credits_refunded=row.credits_refunded,
+        result=None,
         error=JobError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
-        attempts=row.attempts, created_at=row.created_at, started_at=row.started_at, completed_at=row.completed_at,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
     )
 
 
@@ -61,7 +78,9 @@ class JobsController(Controller):
     tags = ["jobs"]  # noqa: RUF012
 
     @post(
-        "/", sync_to_thread=True, status_code=202,
+        "/",
+        sync_to_thread=True,
+        status_code=202,
         summary="Request a generation job",
         description="202 with the new job; 200 with the original job when the same Idempotency-Key "
         "(header or body) comes again within 24 h with the same body; 422 when it comes with another body; "
@@ -81,7 +100,12 @@ class JobsController(Controller):
             raise RequestInvalid.at("idempotencyKey", "The Idempotency-Key header and the body's idempotencyKey differ.")
         job_input, outputs = parse_input(data)
         receipt = container.app.request_job(
-            principal.workspace_id, data.type, job_input, outputs, data.campaign_id, idempotency_key or data.idempotency_key,
+            principal.workspace_id,
+            data.type,
+            job_input,
+            outputs,
+            data.campaign_id,
+            idempotency_key or data.idempotency_key,
         )
         job = receipt.job
         deadline = time.monotonic() + wait
@@ -91,8 +115,12 @@ class JobsController(Controller):
         if wait and job.is_terminal:
             return Response(job_out(job), status_code=200)
         accepted = JobAccepted(
-            job_id=job.id, status=job.status, credits_reserved=0 if receipt.duplicate else job.cost,
-            credits_remaining=receipt.credits_remaining, poll_url=f"/v1/jobs/{job.id}", duplicate=receipt.duplicate,
+            job_id=job.id,
+            status=job.status,
+            credits_reserved=0 if receipt.duplicate else job.cost,
+            credits_remaining=receipt.credits_remaining,
+            poll_url=f"/v1/jobs/{job.id}",
+            duplicate=receipt.duplicate,
         )
         return Response(accepted, status_code=200 if receipt.duplicate else 202)
 
@@ -111,6 +139,13 @@ class JobsController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: str | None = None,
     ) -> JobList:
-        page = list_jobs(container.pool, principal.workspace_id, status=status, job_type=job_type,
-                         campaign_id=campaign_id, limit=limit, cursor=cursor)
+        page = list_jobs(
+            container.pool,
+            principal.workspace_id,
+            status=status,
+            job_type=job_type,
+            campaign_id=campaign_id,
+            limit=limit,
+            cursor=cursor,
+        )
         return JobList(jobs=[job_row_out(row) for row in page.jobs], next_cursor=page.next_cursor)

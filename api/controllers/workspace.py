@@ -35,18 +35,37 @@ class WorkspaceController(Controller):
 
     @get("/keys", sync_to_thread=True, summary="The workspace's keys, never their secrets")
     def keys(self, principal: Principal, container: Container) -> KeyList:
-        return KeyList(keys=[
-            KeyOut(id=k.id, prefix=k.prefix, label=k.label, created_at=k.created_at, last_used_at=k.last_used_at, revoked_at=k.revoked_at)
-            for k in list_keys(container.pool, principal.workspace_id)
-        ])
+        return KeyList(
+            keys=[
+                KeyOut(
+                    id=k.id,
+                    prefix=k.prefix,
+                    label=k.label,
+                    created_at=k.created_at,
+                    last_used_at=k.last_used_at,
+                    revoked_at=k.revoked_at,
+                )
+                for k in list_keys(container.pool, principal.workspace_id)
+            ]
+        )
 
     @post("/keys", status_code=HTTP_201_CREATED, sync_to_thread=True, summary="Issue a key; its secret is shown only here")
     def create_key(self, principal: Principal, data: JSONBody[CreateKey], container: Container) -> KeyCreated:
         return KeyCreated(key=new_key_out(container.app.issue_key(principal.workspace_id, data.label)))
 
-    @delete("/keys/{key_id:uuid}", status_code=HTTP_200_OK, sync_to_thread=True,
-             summary="Revoke a key; it gets 401 at once. A key cannot revoke itself (409).")
+    @delete(
+        "/keys/{key_id:uuid}",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        summary="Revoke a key; it gets 401 at once. A key cannot revoke itself (409).",
+    )
     def revoke_key(self, principal: Principal, key_id: FromPath[UUID], container: Container) -> KeyOut:
         key = container.app.revoke_key(principal, key_id)
-        return KeyOut(id=key.id, prefix=key.prefix, label=key.label, created_at=key.created_on,
-                      last_used_at=last_used_at(container.pool, key.id), revoked_at=key.revoked_at)
+        return KeyOut(
+            id=key.id,
+            prefix=key.prefix,
+            label=key.label,
+            created_at=key.created_on,
+            last_used_at=last_used_at(container.pool, key.id),
+            revoked_at=key.revoked_at,
+        )

@@ -17,9 +17,9 @@ def test_admin_route_without_the_admin_token_is_401(system: System) -> None:
 def test_new_workspace_gets_its_plan_allowance(system: System) -> None:
     client = system.workspace(plan="pro")
 
-    credits = client.get("/v1/credits").json()
+    balances = client.get("/v1/credits").json()
 
-    assert (credits["balance"], credits["allowanceBalance"], credits["topupBalance"], credits["plan"]) == (500, 500, 0, "pro")
+    assert (balances["balance"], balances["allowanceBalance"], balances["topupBalance"], balances["plan"]) == (500, 500, 0, "pro")
     assert client.get("/v1/workspace").json()["plan"] == "pro"
 
 
@@ -39,7 +39,9 @@ def test_top_up_of_zero_is_422_and_unknown_workspace_404(system: System) -> None
     client = system.workspace()
 
     zero = system.admin.post(f"/v1/admin/workspaces/{client.workspace_id}/credits", json={"amount": 0, "reference": "r"})  # type: ignore[attr-defined]
-    unknown = system.admin.post("/v1/admin/workspaces/00000000-0000-0000-0000-000000000000/credits", json={"amount": 5, "reference": "r"})
+    unknown = system.admin.post(
+        "/v1/admin/workspaces/00000000-0000-0000-0000-000000000000/credits", json={"amount": 5, "reference": "r"}
+    )
 
     assert zero.status_code == 422 and zero.json()["code"] == "validation_error"
     assert unknown.status_code == 404
@@ -100,8 +102,18 @@ def test_openapi_schema_documents_every_route(system: System) -> None:
     schema = httpx.get(f"{system.base_url}/schema/openapi.json").json()
 
     assert {
-        "/v1/admin/workspaces", "/v1/admin/workspaces/{workspace_id}/credits", "/v1/workspace", "/v1/keys", "/v1/keys/validate",
-        "/v1/keys/{key_id}", "/v1/credits", "/v1/credits/transactions", "/v1/pricing", "/v1/jobs", "/v1/jobs/{job_id}", "/health",
+        "/v1/admin/workspaces",
+        "/v1/admin/workspaces/{workspace_id}/credits",
+        "/v1/workspace",
+        "/v1/keys",
+        "/v1/keys/validate",
+        "/v1/keys/{key_id}",
+        "/v1/credits",
+        "/v1/credits/transactions",
+        "/v1/pricing",
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/health",
     } <= set(schema["paths"])
     assert httpx.get(f"{system.base_url}/docs", follow_redirects=True).status_code == 200
 

@@ -14,7 +14,11 @@ from application.ports import CopyBrief, CopyVariant, ProviderError
 from domain.generation_job import GenerationJob
 from tests.conftest import Background, wait_for
 
-BRIEF: dict[str, Any] = {"product": {"name": "Desk Lamp", "description": "Warm light for late work."}, "platform": "x", "count": 2}
+BRIEF: dict[str, Any] = {
+    "product": {"name": "Desk Lamp", "description": "Warm light for late work."},
+    "platform": "x",
+    "count": 2,
+}
 
 
 def events_of(container: Container, aggregate_id: UUID) -> list[str]:
@@ -102,7 +106,10 @@ def test_retryable_failures_requeue_until_attempts_run_out_then_fail_and_refund(
     failed = container.app.get_job(workspace.id, job.id)
     assert writer.calls == 3
     assert (failed.status, failed.attempts, failed.error, failed.credits_refunded) == (
-        "failed", 3, {"code": "provider_unavailable", "message": "The provider answered 503."}, 1
+        "failed",
+        3,
+        {"code": "provider_unavailable", "message": "The provider answered 503."},
+        1,
     )
     assert container.app.credit_account(workspace.id).balance == 50
 
@@ -115,7 +122,9 @@ def test_permanent_failure_fails_at_once_and_refunds_everything(container: Conta
 
     failed = container.app.get_job(workspace.id, job.id)
     assert (failed.status, failed.error, failed.credits_refunded) == (
-        "failed", {"code": "provider_unavailable", "message": "The provider answered 503."}, 1
+        "failed",
+        {"code": "provider_unavailable", "message": "The provider answered 503."},
+        1,
     )
     assert container.app.credit_account(workspace.id).balance == 50
     assert [type(e).__name__ for e in container.app.events.get(container.app.credit_account(workspace.id).id)][-1] == "Refunded"

@@ -40,8 +40,8 @@ def test_every_event_reaches_its_family_topic_in_order_with_the_envelope(contain
     assert envelope.aggregate_type == "GenerationJob" and envelope.schema_version == 1
     assert envelope.data["cost"] == 1 and envelope.data["jobType"] == "copy"
     assert headers["pressroom-event-type"] == b"job.requested"
-    credits = [e.type for _, e, _ in read_topic(container, "credits")]
-    assert credits == ["credits.opened", "credits.granted", "credits.debited"]
+    credit_types = [e.type for _, e, _ in read_topic(container, "credits")]
+    assert credit_types == ["credits.opened", "credits.granted", "credits.debited"]
     assert sorted(e.type for _, e, _ in read_topic(container, "workspaces")) == ["api_key.issued", "workspace.created"]
 
 
