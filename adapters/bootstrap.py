@@ -41,7 +41,9 @@ class Container:
 
     def __init__(self, settings: Settings) -> None:
         if settings.database_url is None:
-            raise ValueError("PRESSROOM_DATABASE_URL is not set (pressroom up sets it for its processes)")
+            raise SystemExit(
+                "PRESSROOM_DATABASE_URL is not set: run `pressroom up`, which sets it, or set it to your PostgreSQL."
+            )
         self.settings = settings
         self.database_url: str = settings.database_url
         self.clock = SystemClock()
@@ -68,6 +70,12 @@ class Container:
                 self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
             )
         return self._pool
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        if not self.settings.kafka_bootstrap:
+            raise SystemExit("PRESSROOM_KAFKA_BOOTSTRAP is not set: run `pressroom up`, which sets it, or set it to your Kafka.")
+        return self.settings.kafka_bootstrap
 
     @property
     def datastore(self) -> PostgresDatastore:
@@ -137,18 +145,18 @@ class Container:
         self._run_with_heartbeat("projections", stop, *(follower.run for follower in followers))
 
     def run_relay(self, stop: threading.Event) -> None:
-        assert self.settings.kafka_bootstrap is not None
-        relay = KafkaRelay(self.datastore, producer(self.settings.kafka_bootstrap), self.app.name, self.settings.kafka_namespace)
+        bootstrap = self.kafka_bootstrap
+        relay = KafkaRelay(self.datastore, producer(bootstrap), self.app.name, self.settings.kafka_namespace)
         self._run_with_heartbeat("relay", stop, LogFollower(self.app, relay, database_url=self.database_url).run)
 
     def run_generation_worker(self, stop: threading.Event) -> None:
-        assert self.settings.kafka_bootstrap is not None
+        bootstrap = self.kafka_bootstrap
         worker = GenerationWorker(self.app, LocalCopyProvider(), process_name("worker", self.settings))
         namespace = self.settings.kafka_namespace
         loop = ConsumerLoop(
             consumer(self.settings, f"{namespace}-generation", [topic_for("jobs", namespace)]),
             worker.handle,
-            dead_letters=producer(self.settings.kafka_bootstrap),
+            dead_letters=producer(bootstrap),
             dead_letter_topic=dead_letter_topic(namespace),
         )
         self._run_with_heartbeat("worker", stop, loop.run)

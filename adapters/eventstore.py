@@ -32,6 +32,10 @@ def eventstore_env(database_url: str, *, pool_size: int = 10, create_tables: boo
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_tables else "n",
+        # Loads start from the cached aggregate and read only the events after it, so a load
+        # does not grow with an aggregate's history; every load still sees every newer event.
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
     }
 
 

@@ -17,6 +17,8 @@ SCHEMA_VERSION = 1
 FAMILIES = ("workspaces", "credits", "jobs", "campaigns", "connections", "posts")
 _EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:event")
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "workspace_id", META_FIELD}
+# Internal detail and credential material never leave the system, even hashed.
+_PRIVATE_FIELDS = {"originator_topic", "secret_hash"}
 
 
 class Envelope(msgspec.Struct, kw_only=True, rename="camel"):
@@ -64,7 +66,7 @@ def _camel(name: str) -> str:
 def envelope_of(event: Any, namespace: str = "pressroom") -> tuple[str, Envelope]:
     """The Kafka topic and envelope for a domain event; the id is stable across redeliveries."""
     aggregate = _aggregate_of(event)
-    data = {_camel(k): v for k, v in vars(event).items() if k not in _ENVELOPE_FIELDS}
+    data = {_camel(k): v for k, v in vars(event).items() if k not in _ENVELOPE_FIELDS and k not in _PRIVATE_FIELDS}
     envelope = Envelope(
         id=uuid5(_EVENT_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
         type=f"{aggregate.EVENT_PREFIX}.{_snake(type(event).__name__)}",

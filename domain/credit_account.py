@@ -8,9 +8,8 @@ The balance never goes below zero, and a job is never refunded more than it was 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import WorkspaceAggregate
@@ -21,8 +20,9 @@ _ACCOUNT_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:credit-account")
 GrantKind = Literal["grant", "topup"]
 
 
-@dataclass
-class Charge:
+class Charge(NamedTuple):
+    """What one job was charged, and how much of it has come back (immutable, so copies are cheap)."""
+
     amount: int
     from_allowance: int
     from_topup: int
@@ -61,6 +61,16 @@ class CreditAccount(WorkspaceAggregate):
         return cls._create(
             cls.Opened, id=cls.id_for(workspace_id), workspace_id=workspace_id, plan=plan, period_start=period_start
         )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CreditAccount:
+        # Loads copy the cached account; its collections hold only immutable values, so
+        # copying the containers is a full copy, and far cheaper than a generic deep copy.
+        clone = object.__new__(CreditAccount)
+        clone.__dict__.update(self.__dict__)
+        clone.references = set(self.references)
+        clone.charges = dict(self.charges)
+        clone._pending_events = []
+        return clone
 
     @property
     def period_end(self) -> datetime:
@@ -152,8 +162,10 @@ class CreditAccount(WorkspaceAggregate):
         def apply(self, account: CreditAccount) -> None:
             super().apply(account)
             charge = account.charges[self.job_id]
-            charge.refunded_allowance += self.to_allowance
-            charge.refunded_topup += self.to_topup
+            account.charges[self.job_id] = charge._replace(
+                refunded_allowance=charge.refunded_allowance + self.to_allowance,
+                refunded_topup=charge.refunded_topup + self.to_topup,
+            )
             account.used_this_period -= self.amount
 
     def refund(self, job_id: UUID, amount: int, reason: str) -> int:

@@ -1,7 +1,8 @@
 """GenerationJob: one request for AI output (ad copy for now), from queued to a terminal status.
 
-A job is worked on in attempts. An attempt holds a lease; a worker whose lease ran out, or
-whose attempt was superseded, can no longer record outcomes, so a job ends exactly once.
+A job is worked on in attempts. An attempt holds a lease; once it runs out another worker may
+start the next attempt, and from then on only that attempt can record an outcome, so a job
+ends exactly once.
 """
 
 from __future__ import annotations

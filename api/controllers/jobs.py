@@ -108,6 +108,8 @@ class JobsController(Controller):
             idempotency_key or data.idempotency_key,
         )
         job = receipt.job
+        if receipt.duplicate:
+            wait = 0  # a replay answers at once, as the original request's receipt
         deadline = time.monotonic() + wait
         while wait and not job.is_terminal and time.monotonic() < deadline:
             time.sleep(WAIT_POLL_SECONDS)

@@ -166,3 +166,21 @@ def test_jobs_list_filters_by_status_and_pages_with_a_cursor(system: System) -> 
     assert second["nextCursor"] is None
     assert client.get("/v1/jobs", params={"status": "failed"}).json()["jobs"] == []
     assert client.get("/v1/jobs", params={"cursor": "garbage"}).status_code == 422
+
+
+def test_replayed_request_with_wait_answers_at_once_as_the_duplicate_receipt(system: System) -> None:
+    client = system.workspace()
+    first = client.post("/v1/jobs", params={"wait": 10}, json=COPY_JOB, headers={"Idempotency-Key": "w-1"})
+
+    again = client.post("/v1/jobs", params={"wait": 10}, json=COPY_JOB, headers={"Idempotency-Key": "w-1"})
+
+    assert first.status_code == 200 and first.json()["status"] == "completed"
+    assert again.status_code == 200
+    assert again.json() | {"creditsRemaining": 0} == {
+        "jobId": first.json()["id"],
+        "status": "completed",
+        "creditsReserved": 0,
+        "creditsRemaining": 0,
+        "pollUrl": f"/v1/jobs/{first.json()['id']}",
+        "duplicate": True,
+    }
