@@ -30,7 +30,7 @@ def eventstore_env(database_url: str, *, pool_size: int = 10, create_tables: boo
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         # Waiting forever on the events table lock would hang requests; fail and retry instead.
         "POSTGRES_LOCK_TIMEOUT": "5",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",
         "CREATE_TABLE": "y" if create_tables else "n",
         # Loads start from the cached aggregate and read only the events after it, so a load
         # does not grow with an aggregate's history; every load still sees every newer event.
