@@ -50,26 +50,30 @@ class Container:
         self._app: Pressroom | None = None
         self._pool: ConnectionPool[Any] | None = None
         self._datastore: PostgresDatastore | None = None
+        # The parts are built on first use, often by several threads at once: build each once.
+        self._building = threading.RLock()
 
     @property
     def app(self) -> Pressroom:
-        if self._app is None:
-            self._app = open_application(
-                self.database_url,
-                pool_size=self.settings.db_pool_size,
-                lease_seconds=self.settings.job_lease_seconds,
-                max_attempts=self.settings.job_max_attempts,
-            )
-        return self._app
+        with self._building:
+            if self._app is None:
+                self._app = open_application(
+                    self.database_url,
+                    pool_size=self.settings.db_pool_size,
+                    lease_seconds=self.settings.job_lease_seconds,
+                    max_attempts=self.settings.job_max_attempts,
+                )
+            return self._app
 
     @property
     def pool(self) -> ConnectionPool[Any]:
         """Connections for read models and operational tables."""
-        if self._pool is None:
-            self._pool = ConnectionPool(
-                self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
-            )
-        return self._pool
+        with self._building:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
+                )
+            return self._pool
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -79,20 +83,21 @@ class Container:
 
     @property
     def datastore(self) -> PostgresDatastore:
-        if self._datastore is None:
-            env = self.app.env
-            self._datastore = PostgresDatastore(
-                dbname=env["POSTGRES_DBNAME"],
-                host=env["POSTGRES_HOST"],
-                port=env["POSTGRES_PORT"],
-                user=env["POSTGRES_USER"],
-                password=env["POSTGRES_PASSWORD"],
-                schema="public",
-                pool_size=4,
-                max_overflow=4,
-                lock_timeout=5,
-            )
-        return self._datastore
+        with self._building:
+            if self._datastore is None:
+                env = self.app.env
+                self._datastore = PostgresDatastore(
+                    dbname=env["POSTGRES_DBNAME"],
+                    host=env["POSTGRES_HOST"],
+                    port=env["POSTGRES_PORT"],
+                    user=env["POSTGRES_USER"],
+                    password=env["POSTGRES_PASSWORD"],
+                    schema="public",
+                    pool_size=4,
+                    max_overflow=4,
+                    lock_timeout=5,
+                )
+            return self._datastore
 
     def views(self) -> list[ProjectionView]:
         return [ProjectionView(self.datastore, read_model, self.app.name) for read_model in READ_MODELS]

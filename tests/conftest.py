@@ -17,6 +17,8 @@ from uuid import uuid4
 import httpx
 import psycopg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from psycopg.conninfo import make_conninfo
 
 from adapters.bootstrap import Container
@@ -127,6 +129,10 @@ def _private_runtime_dir() -> None:
 
 
 _private_runtime_dir()
+
+# Timing on a shared 2-core machine is noise: property tests judge behaviour, never speed.
+hypothesis_settings.register_profile("pressroom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("pressroom")
 
 
 class System:
