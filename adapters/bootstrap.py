@@ -20,10 +20,13 @@ from adapters.eventstore import SystemClock, open_application
 from adapters.generation_worker import GenerationWorker
 from adapters.integration_events import dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
+from adapters.lemonsqueezy import LemonSqueezy
 from adapters.relay import KafkaRelay
-from adapters.settings import Settings
+from adapters.settings import Settings, parse_pairs
+from application.ports import Clock
 from application.pressroom import Pressroom
 from projections.catalog import READ_MODELS
+from projections.credit_accounts import due_for_renewal
 from projections.engine import LogFollower, ProjectionView
 from projections.jobs import unfinished_jobs
 
@@ -39,14 +42,12 @@ def process_name(kind: str, settings: Settings) -> str:
 class Container:
     """Everything one process needs, built lazily from settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         if settings.database_url is None:
-            raise SystemExit(
-                "PRESSROOM_DATABASE_URL is not set: run `pressroom up`, which sets it, or set it to your PostgreSQL."
-            )
+            raise SystemExit("PRESSROOM_DATABASE_URL is not set: run `pressroom up`, which sets it, or set it to your PostgreSQL.")
         self.settings = settings
         self.database_url: str = settings.database_url
-        self.clock = SystemClock()
+        self.clock = clock or SystemClock()
         self._app: Pressroom | None = None
         self._pool: ConnectionPool[Any] | None = None
         self._datastore: PostgresDatastore | None = None
@@ -62,6 +63,8 @@ class Container:
                     pool_size=self.settings.db_pool_size,
                     lease_seconds=self.settings.job_lease_seconds,
                     max_attempts=self.settings.job_max_attempts,
+                    pricing=self.settings.pricing(),
+                    clock=self.clock,
                 )
             return self._app
 
@@ -74,6 +77,11 @@ class Container:
                     self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
                 )
             return self._pool
+
+    @property
+    def payments(self) -> LemonSqueezy:
+        packs = {variant: int(amount) for variant, amount in parse_pairs(self.settings.credit_packs).items()}
+        return LemonSqueezy(self.settings.billing_webhook_secret, packs, parse_pairs(self.settings.billing_plans))
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -178,11 +186,19 @@ class Container:
             log.info("jobs_redriven", count=redriven)
         return redriven
 
+    def renew_periods_once(self) -> int:
+        """Starts the new period of every account whose period ended; returns how many this call started."""
+        renewed = sum(self.app.renew_period(workspace_id) for workspace_id in due_for_renewal(self.pool, self.clock.now()))
+        if renewed:
+            log.info("credit_periods_renewed", count=renewed)
+        return renewed
+
     def run_sweeper(self, stop: threading.Event) -> None:
         def sweep(stop: threading.Event) -> None:
             while not stop.wait(self.settings.sweep_interval_seconds):
                 try:
                     self.sweep_once()
+                    self.renew_periods_once()
                 except Exception as error:  # noqa: BLE001 - the next sweep tries again
                     log.error("sweep_failed", error=repr(error))
 

@@ -70,9 +70,7 @@ class ConsumerLoop:
             try:
                 envelope = msgspec.json.decode(record.value, type=Envelope)
                 with (
-                    structlog.contextvars.bound_contextvars(
-                        request_id=_header(record, "pressroom-request-id"), event_id=str(envelope.id)
-                    ),
+                    structlog.contextvars.bound_contextvars(request_id=_header(record, "pressroom-request-id"), event_id=str(envelope.id)),
                     metadata(request_id=_header(record, "pressroom-request-id"), causation_id=str(envelope.id)),
                 ):
                     self.handle(envelope)

@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
+from application.ports import Clock
 from application.pressroom import Pressroom
 from domain.pricing import Pricing
 
@@ -47,10 +48,11 @@ def open_application(
     lease_seconds: float = 120.0,
     max_attempts: int = 3,
     pricing: Pricing | None = None,
+    clock: Clock | None = None,
 ) -> Pressroom:
     return Pressroom(
         eventstore_env(database_url, pool_size=pool_size, create_tables=create_tables),
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
         pricing=pricing,
         lease=timedelta(seconds=lease_seconds),
         max_attempts=max_attempts,

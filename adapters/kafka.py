@@ -20,9 +20,7 @@ def create_topics(bootstrap: str, namespace: str) -> None:
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)
-            for name in all_topics(namespace)
-            if name not in existing
+            NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in all_topics(namespace) if name not in existing
         ]
         if missing:
             # Another process may create them at the same moment; either way they exist.

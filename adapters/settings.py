@@ -8,6 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from domain.pricing import Pricing
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
@@ -29,6 +31,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_max_poll_interval_ms: int = 300000
     worker_id: str | None = None
     kafka_namespace: str = "pressroom"
+    cost_copy: int = 1
+    cost_image: int = 3
+    cost_video: int = 40
+    plan_free_credits: int = 50
+    plan_pro_credits: int = 500
+    plan_business_credits: int = 2500
+    billing_webhook_secret: str | None = None
+    # "<variant id>:<credits>,…": which payment-provider product variant is which credit pack.
+    credit_packs: str = "pack-50:50,pack-150:150,pack-500:500"
+    # "<variant id>:<plan>,…": which subscription variant is which plan.
+    billing_plans: str = "pro:pro,business:business"
+
+    def pricing(self) -> Pricing:
+        return Pricing(
+            copy=self.cost_copy,
+            image=self.cost_image,
+            video=self.cost_video,
+            free=self.plan_free_credits,
+            pro=self.plan_pro_credits,
+            business=self.plan_business_credits,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,3 +77,9 @@ def _decode(kind: type, value: object) -> object:
     if kind is Path and isinstance(value, str):
         return Path(value)
     raise NotImplementedError(kind)
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """`a:1,b:2` → {"a": "1", "b": "2"}."""
+    pairs = (item.split(":", 1) for item in text.split(",") if ":" in item)
+    return {key.strip(): value.strip() for key, value in pairs}

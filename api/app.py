@@ -21,6 +21,7 @@ from adapters.bootstrap import Container
 from adapters.settings import Settings
 from api.auth import ApiKeyAuthentication, key_of, principal_of
 from api.controllers.admin import AdminController
+from api.controllers.billing import BillingController
 from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobsController
@@ -74,7 +75,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         container.close()
 
     return Litestar(
-        route_handlers=[AdminController, WorkspaceController, CreditsController, JobsController, HealthController, docs],
+        route_handlers=[AdminController, BillingController, WorkspaceController, CreditsController, JobsController, HealthController, docs],
         dependencies={
             "container": Provide(provide_container),
             "principal": Provide(provide_principal, sync_to_thread=False),

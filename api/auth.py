@@ -19,7 +19,7 @@ from application.pressroom import Principal, Unauthenticated
 from domain.api_key import ApiKey
 from projections.api_keys import record_use
 
-PUBLIC = ["^/v1/admin/", "^/v1/pricing$", "^/health$", "^/metrics$", "^/schema", "^/docs$", "^/oauth/", "^/media/"]
+PUBLIC = ["^/v1/admin/", "^/v1/billing/webhook$", "^/v1/pricing$", "^/health$", "^/metrics$", "^/schema", "^/docs$", "^/oauth/", "^/media/"]
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
+from adapters.lemonsqueezy import InvalidSignature, MalformedNotice
 from application.pressroom import Conflict, Unauthenticated
 from domain.errors import DomainError, IdempotencyKeyReused, InsufficientCredits, InvalidState, NotFound
 from projections.paging import InvalidCursor
@@ -94,6 +95,14 @@ def litestar_validation(_: Request[Any, Any, Any], error: ValidationException) -
     return problem(422, "validation_error", "Validation error", detail, errors=errors)
 
 
+def invalid_signature(_: Request[Any, Any, Any], error: InvalidSignature) -> Response[bytes]:
+    return problem(401, "invalid_signature", "Invalid signature", str(error))
+
+
+def malformed_notice(_: Request[Any, Any, Any], error: MalformedNotice) -> Response[bytes]:
+    return problem(422, "validation_error", "Validation error", str(error), errors=[{"path": "", "message": str(error)}])
+
+
 def invalid_cursor(_: Request[Any, Any, Any], error: InvalidCursor) -> Response[bytes]:
     return problem(422, "validation_error", "Validation error", str(error), errors=[{"path": "cursor", "message": str(error)}])
 
@@ -127,6 +136,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RequestInvalid: request_invalid,
     ValidationException: litestar_validation,
     InvalidCursor: invalid_cursor,
+    InvalidSignature: invalid_signature,
+    MalformedNotice: malformed_notice,
     NotAuthorizedException: http_error,
     HTTPException: http_error,
     Exception: unexpected,

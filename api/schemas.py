@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -65,6 +65,22 @@ class TopUpResult(Schema):
     duplicate: bool
 
 
+class Adjustment(Input):
+    amount: Annotated[int, Meta(ge=-10_000_000, le=10_000_000)]
+    reference: Annotated[str, Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class PlanChange(Input):
+    plan: PlanName
+
+
+class PlanOutcome(Schema):
+    plan: str
+    next_plan: str | None
+    balance: int
+
+
 # Keys
 
 
@@ -109,9 +125,28 @@ class CreditsOut(Schema):
     allowance_balance: int
     topup_balance: int
     plan: str
+    next_plan: str | None
     period_start: datetime
     period_end: datetime
     used_this_period: int
+
+
+class DailyCredits(Schema):
+    date: date
+    credits: int
+
+
+class UsageOut(Schema):
+    period_days: int
+    total_credits: int
+    by_type: dict[str, int]
+    daily: list[DailyCredits]
+    lifetime: int
+
+
+class PaymentReceipt(Schema):
+    received: bool
+    applied: bool
 
 
 class TransactionOut(Schema):

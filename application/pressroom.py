@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
+from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
 from application.metadata import MetadataMapper
 from application.ports import Clock
 from domain.api_key import SECRET_PREFIX, ApiKey
@@ -33,6 +36,9 @@ R = TypeVar("R")
 A = TypeVar("A", bound=WorkspaceAggregate)
 
 MAX_CONFLICT_RETRIES = 8
+ACCOUNT_LOCK_STRIPES = 256
+# A snapshot every so many events bounds a cold load of a busy account; its state is a few fields.
+ACCOUNT_SNAPSHOT_INTERVAL = 200
 
 
 class Conflict(DomainError):
@@ -64,6 +70,13 @@ class Principal(msgspec.Struct, frozen=True):
     key_id: UUID
 
 
+class WorkspaceSummary(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    plan: str
+    created_at: datetime
+
+
 class NewKey(msgspec.Struct, frozen=True):
     key: ApiKey
     secret: str
@@ -77,6 +90,7 @@ class JobReceipt(msgspec.Struct, frozen=True):
 
 class Pressroom(Application[UUID]):
     name = "pressroom"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: ACCOUNT_SNAPSHOT_INTERVAL}
 
     def __init__(
         self,
@@ -92,9 +106,14 @@ class Pressroom(Application[UUID]):
         self.pricing = pricing or Pricing()
         self.lease = lease
         self.max_attempts = max_attempts
+        self._account_locks = [threading.RLock() for _ in range(ACCOUNT_LOCK_STRIPES)]
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MetadataMapper(transcoder=self.construct_transcoder())
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsList())
 
     def _get(self, cls: type[A], aggregate_id: UUID, workspace_id: UUID | None = None) -> A:
         try:
@@ -113,25 +132,19 @@ class Pressroom(Application[UUID]):
 
     # Workspaces and keys
 
-    def create_workspace(self, name: str, plan: str = "free", key_label: str = "default") -> tuple[Workspace, NewKey]:
+    def create_workspace(self, name: str, plan: str = "free", key_label: str = "default") -> tuple[WorkspaceSummary, NewKey]:
         check_name(name)
         check_plan(plan)
         workspace_id = uuid4()
-        now = self.clock.now()
-        workspace = Workspace.open(workspace_id, name, plan)
-        account = CreditAccount.open(workspace_id, plan, period_start=now)
-        account.grant(
-            "grant",
-            self.pricing.monthly_credits(plan),
-            reference=f"allowance:{now.isoformat()}",
-            reason=f"{plan} plan monthly allowance",
-        )
+        workspace = Workspace.open(workspace_id, name)
+        account = CreditAccount.open(workspace_id, plan, self.clock.now(), self.pricing)
         new_key = self._new_key(workspace_id, key_label)
         self.save(workspace, account, new_key.key)
-        return workspace, new_key
+        return _summary(workspace, account), new_key
 
-    def get_workspace(self, workspace_id: UUID) -> Workspace:
-        return self._get(Workspace, workspace_id, workspace_id)
+    def get_workspace(self, workspace_id: UUID) -> WorkspaceSummary:
+        workspace = self._get(Workspace, workspace_id, workspace_id)
+        return _summary(workspace, self.credit_account(workspace_id))
 
     def _new_key(self, workspace_id: UUID, label: str) -> NewKey:
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
@@ -163,14 +176,55 @@ class Pressroom(Application[UUID]):
     def credit_account(self, workspace_id: UUID) -> CreditAccount:
         return self._get(CreditAccount, CreditAccount.id_for(workspace_id), workspace_id)
 
+    @contextmanager
+    def _account_exclusively(self, workspace_id: UUID) -> Iterator[None]:
+        """Serialises this process's commands on one account, so they queue instead of colliding
+        and retrying; writers in other processes are still caught by the version check."""
+        with self._account_locks[hash(workspace_id) % len(self._account_locks)]:
+            yield
+
+    def _change_account(self, workspace_id: UUID, change: Callable[[CreditAccount], object]) -> tuple[CreditAccount, bool]:
+        """Applies one change to the account; saves it and answers True if the change recorded anything."""
+        with self._account_exclusively(workspace_id):
+            account = self.credit_account(workspace_id)
+            change(account)
+            recorded = bool(account.pending_events)
+            if recorded:
+                self.save(account)
+            return account, recorded
+
     @retry_on_conflict
     def top_up(self, workspace_id: UUID, amount: int, reference: str, reason: str | None = None) -> tuple[CreditAccount, bool]:
         """Adds top-up credits once per reference; returns the account and whether it was a duplicate."""
-        account = self.credit_account(workspace_id)
-        granted = account.grant("topup", amount, reference=reference, reason=reason)
-        if granted:
-            self.save(account)
+        account, granted = self._change_account(workspace_id, lambda account: account.grant("topup", amount, reference, reason))
         return account, not granted
+
+    @retry_on_conflict
+    def adjust_credits(self, workspace_id: UUID, amount: int, reference: str, reason: str) -> tuple[CreditAccount, bool]:
+        """An operator's signed correction, once per reference; returns the account and whether it was a duplicate."""
+        account, adjusted = self._change_account(workspace_id, lambda account: account.adjust(amount, reference, reason))
+        return account, not adjusted
+
+    @retry_on_conflict
+    def change_plan(self, workspace_id: UUID, plan: str) -> CreditAccount:
+        account, _ = self._change_account(workspace_id, lambda account: account.change_plan(plan, self.clock.now(), self.pricing))
+        return account
+
+    @retry_on_conflict
+    def renew_period(self, workspace_id: UUID) -> bool:
+        """Starts the account's current period if it is due; True when this call started it.
+        Safe from any number of replicas: the version check lets one of them win."""
+        _, renewed = self._change_account(workspace_id, lambda account: account.renew(self.clock.now(), self.pricing))
+        return renewed
+
+    def apply_payment(self, notice: PaymentNotice) -> CreditAccount:
+        """Acts on what the payment provider said; a notice delivered twice changes things once."""
+        match notice:
+            case CreditPackPurchased():
+                account, _ = self.top_up(notice.workspace_id, notice.credits, notice.order_reference, notice.description)
+                return account
+            case SubscriptionChanged():
+                return self.change_plan(notice.workspace_id, notice.plan)
 
     # Generation jobs
 
@@ -184,6 +238,18 @@ class Pressroom(Application[UUID]):
         campaign_id: UUID | None = None,
         idempotency_key: str | None = None,
     ) -> JobReceipt:
+        with self._account_exclusively(workspace_id):
+            return self._request_job(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
+
+    def _request_job(
+        self,
+        workspace_id: UUID,
+        job_type: str,
+        job_input: dict[str, Any],
+        outputs: int,
+        campaign_id: UUID | None,
+        idempotency_key: str | None,
+    ) -> JobReceipt:
         now = self.clock.now()
         fingerprint = fingerprint_of(job_type, job_input, campaign_id)
         account = self.credit_account(workspace_id)
@@ -194,9 +260,8 @@ class Pressroom(Application[UUID]):
                 job = self._get(GenerationJob, key.replay(fingerprint), workspace_id)
                 return JobReceipt(job=job, credits_remaining=account.balance, duplicate=True)
         job_id = uuid4()
-        cost = self.pricing.cost_of(job_type, outputs)
-        account.debit(job_id, cost, job_type)
-        job = GenerationJob.request(job_id, workspace_id, job_type, job_input, cost, fingerprint, campaign_id, outputs)
+        charge = account.debit(job_id, self.pricing.cost_of(job_type, outputs), job_type)
+        job = GenerationJob.request(job_id, workspace_id, job_type, job_input, charge, fingerprint, campaign_id, outputs)
         changed: list[Aggregate] = [account, job]
         if idempotency_key is not None:
             if key is None:
@@ -255,10 +320,10 @@ class Pressroom(Application[UUID]):
         return True
 
     def _fail(self, job: GenerationJob, attempt: int | None, code: str, message: str) -> None:
-        account = self.credit_account(job.workspace_id)
-        refund = job.fail(attempt, code, message)
-        account.refund(job.id, refund, reason="failed")
-        self.save(job, account)
+        with self._account_exclusively(job.workspace_id):
+            account = self.credit_account(job.workspace_id)
+            account.refund(job.id, job.job_type, job.fail(attempt, code, message), reason="failed")
+            self.save(job, account)
 
     @retry_on_conflict
     def redrive_job(self, job_id: UUID, stale_before: datetime) -> bool:
@@ -277,6 +342,21 @@ class Pressroom(Application[UUID]):
             job.requeue("lease expired" if lease_over else "not picked up")
             self.save(job)
         return True
+
+
+def _summary(workspace: Workspace, account: CreditAccount) -> WorkspaceSummary:
+    return WorkspaceSummary(id=workspace.id, name=workspace.name, plan=account.plan, created_at=workspace.created_on)
+
+
+class SetAsList(Transcoding):
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:

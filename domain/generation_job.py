@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 from uuid import UUID
 
 from domain.base import WorkspaceAggregate
+from domain.credit_account import Charge, Refund
 from domain.errors import InvalidState
 from domain.pricing import JobType
 
@@ -30,6 +31,8 @@ class GenerationJob(WorkspaceAggregate):
         fingerprint: str
         campaign_id: UUID | None
         outputs: int
+        charged_from_allowance: int
+        charged_from_topup: int
 
     def __init__(
         self,
@@ -40,6 +43,8 @@ class GenerationJob(WorkspaceAggregate):
         fingerprint: str,
         campaign_id: UUID | None,
         outputs: int,
+        charged_from_allowance: int,
+        charged_from_topup: int,
     ) -> None:
         self.workspace_id = workspace_id
         self.job_type = cast(JobType, job_type)
@@ -55,7 +60,7 @@ class GenerationJob(WorkspaceAggregate):
         self.completed_at: datetime | None = None
         self.variants: list[dict[str, Any]] = []
         self.error: dict[str, str] | None = None
-        self.credits_refunded = 0
+        self.charge = Charge(cost, charged_from_allowance, charged_from_topup)
 
     @classmethod
     def request(
@@ -64,21 +69,24 @@ class GenerationJob(WorkspaceAggregate):
         workspace_id: UUID,
         job_type: str,
         input: dict[str, Any],  # noqa: A002
-        cost: int,
+        charge: Charge,
         fingerprint: str,
         campaign_id: UUID | None,
         outputs: int,
     ) -> GenerationJob:
+        """A job that was charged `charge` when it was requested."""
         return cls._create(
             cls.Requested,
             id=job_id,
             workspace_id=workspace_id,
             job_type=job_type,
             input=input,
-            cost=cost,
+            cost=charge.amount,
             fingerprint=fingerprint,
             campaign_id=campaign_id,
             outputs=outputs,
+            charged_from_allowance=charge.from_allowance,
+            charged_from_topup=charge.from_topup,
         )
 
     @property
@@ -86,13 +94,15 @@ class GenerationJob(WorkspaceAggregate):
         return self.status in TERMINAL
 
     @property
+    def credits_refunded(self) -> int:
+        return self.charge.amount - self.charge.refundable
+
+    @property
     def credits_consumed(self) -> int:
         return self.cost - self.credits_refunded if self.is_terminal else 0
 
     def can_start(self, now: datetime) -> bool:
-        return self.status == "queued" or (
-            self.status == "processing" and self.lease_until is not None and self.lease_until <= now
-        )
+        return self.status == "queued" or (self.status == "processing" and self.lease_until is not None and self.lease_until <= now)
 
     class Started(WorkspaceAggregate.Event):
         attempt: int
@@ -135,23 +145,33 @@ class GenerationJob(WorkspaceAggregate):
         code: str
         message: str
         refunded: int
+        refund_to_allowance: int
+        refund_to_topup: int
 
         def apply(self, job: GenerationJob) -> None:
             job.status = "failed"
             job.error = {"code": self.code, "message": self.message}
             job.completed_at = self.timestamp
             job.lease_until = None
-            job.credits_refunded += self.refunded
+            job.charge = job.charge.after(Refund(self.refund_to_allowance, self.refund_to_topup))
 
-    def fail(self, attempt: int | None, code: str, message: str) -> int:
-        """Ends the job failed; all its credits go back. Returns the credits to refund."""
+    def fail(self, attempt: int | None, code: str, message: str) -> Refund:
+        """Ends the job failed; all its credits go back. Returns the refund the account owes."""
         if attempt is None:
             if self.is_terminal:
                 raise InvalidState(f"Job {self.id} is already {self.status}.")
         else:
             self._check_current(attempt)
-        refund = self.cost - self.credits_refunded
-        self._record(self.Failed, attempt=self.attempts, code=code, message=message, refunded=refund)
+        refund = self.charge.refund(self.charge.refundable)
+        self._record(
+            self.Failed,
+            attempt=self.attempts,
+            code=code,
+            message=message,
+            refunded=refund.amount,
+            refund_to_allowance=refund.to_allowance,
+            refund_to_topup=refund.to_topup,
+        )
         return refund
 
     class Requeued(WorkspaceAggregate.Event):

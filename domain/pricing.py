@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
 JobType = Literal["copy", "image", "video"]
+JOB_TYPES: tuple[JobType, ...] = get_args(JobType)
 
 
 class Pricing(msgspec.Struct, frozen=True, kw_only=True):

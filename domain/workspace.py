@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 from uuid import UUID
 
 from domain.base import WorkspaceAggregate
@@ -18,18 +18,16 @@ class Workspace(WorkspaceAggregate):
 
     class Created(WorkspaceAggregate.Created):
         name: str
-        plan: str
 
-    def __init__(self, workspace_id: UUID, name: str, plan: str) -> None:
+    def __init__(self, workspace_id: UUID, name: str) -> None:
         self.workspace_id = workspace_id
         self.name = name
-        self.plan = cast(Plan, plan)
 
     @classmethod
-    def open(cls, workspace_id: UUID, name: str, plan: str = "free") -> Workspace:
+    def open(cls, workspace_id: UUID, name: str) -> Workspace:
+        """A new workspace; its plan is its credit account's."""
         check_name(name)
-        check_plan(plan)
-        return cls._create(cls.Created, id=workspace_id, workspace_id=workspace_id, name=name, plan=plan)
+        return cls._create(cls.Created, id=workspace_id, workspace_id=workspace_id, name=name)
 
     class Renamed(WorkspaceAggregate.Event):
         name: str

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from projections.api_keys import ApiKeysReadModel
+from projections.credit_accounts import CreditAccountsReadModel
 from projections.credit_ledger import CreditLedgerReadModel
+from projections.credit_usage import CreditUsageReadModel
 from projections.engine import ReadModel
 from projections.jobs import JobsReadModel
 
-READ_MODELS: tuple[ReadModel, ...] = (JobsReadModel(), CreditLedgerReadModel(), ApiKeysReadModel())
+READ_MODELS: tuple[ReadModel, ...] = (
+    JobsReadModel(),
+    CreditLedgerReadModel(),
+    CreditAccountsReadModel(),
+    CreditUsageReadModel(),
+    ApiKeysReadModel(),
+)

@@ -36,13 +36,16 @@ def entry_of(position: int, event: Event) -> LedgerEntry | None:
     """The ledger entry an event makes, if it moves credits."""
     match event:
         case CreditAccount.Granted():
-            return _entry(
-                position, event, cast(EntryType, event.kind), event.amount, reference=event.reference, reason=event.reason
-            )
+            return _entry(position, event, cast(EntryType, event.kind), event.amount, reference=event.reference, reason=event.reason)
         case CreditAccount.Debited():
             return _entry(position, event, "debit", event.amount, job_id=event.job_id, reason=event.job_type)
         case CreditAccount.Refunded():
             return _entry(position, event, "refund", event.amount, job_id=event.job_id, reason=event.reason)
+        case CreditAccount.Adjusted():
+            direction: EntryType = "grant" if event.amount > 0 else "debit"
+            return _entry(position, event, direction, abs(event.amount), reference=event.reference, reason=event.reason)
+        case CreditAccount.PeriodReset() if event.expired > 0:
+            return _entry(position, event, "reset", event.expired, reason="unused allowance expired at the period's end")
     return None
 
 
@@ -87,8 +90,7 @@ class CreditLedgerReadModel:
         entries = [entry for position, event in batch if (entry := entry_of(position, event)) is not None]
         if entries:
             cursor.executemany(
-                f"INSERT INTO credit_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-                "ON CONFLICT (id) DO NOTHING",
+                f"INSERT INTO credit_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING",
                 [msgspec.structs.astuple(entry) for entry in entries],
             )
 
@@ -107,8 +109,7 @@ def list_transactions(pool: ConnectionPool[Any], workspace_id: UUID, *, limit: i
         before = int(position)
     with pool.connection() as conn, conn.cursor(row_factory=class_row(LedgerEntry)) as cur:
         rows = cur.execute(
-            "SELECT * FROM credit_ledger WHERE workspace_id = %s AND (%s::bigint IS NULL OR position < %s) "
-            "ORDER BY position DESC LIMIT %s",
+            "SELECT * FROM credit_ledger WHERE workspace_id = %s AND (%s::bigint IS NULL OR position < %s) ORDER BY position DESC LIMIT %s",
             (workspace_id, before, before, limit + 1),
         ).fetchall()
     next_cursor = encode_cursor(rows[limit - 1].position) if len(rows) > limit else None

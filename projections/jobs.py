@@ -123,10 +123,7 @@ class JobsReadModel:
         changed = [row for row in rows.values() if row is not None]
         cursor.executemany(
             UPSERT,
-            [
-                (*msgspec.structs.astuple(row)[:INPUT], Jsonb(row.input), *msgspec.structs.astuple(row)[INPUT + 1 :])
-                for row in changed
-            ],
+            [(*msgspec.structs.astuple(row)[:INPUT], Jsonb(row.input), *msgspec.structs.astuple(row)[INPUT + 1 :]) for row in changed],
         )
 
 

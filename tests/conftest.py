@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -26,6 +27,7 @@ from adapters.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from adapters.kafka import producer
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings
+from application.ports import Clock
 from projections.engine import LogFollower
 
 
@@ -79,8 +81,8 @@ def make_container(new_database: Callable[[], str], broker: EmbeddedBroker) -> I
     """Builds a migrated Container on a fresh database, with any settings overridden."""
     made: list[Container] = []
 
-    def make(**overrides: object) -> Container:
-        built = Container(settings_for(new_database(), broker, **overrides))
+    def make(clock: Clock | None = None, **overrides: object) -> Container:
+        built = Container(settings_for(new_database(), broker, **overrides), clock=clock)
         built.migrate()
         made.append(built)
         return built
@@ -135,6 +137,9 @@ hypothesis_settings.register_profile("pressroom", deadline=None, suppress_health
 hypothesis_settings.load_profile("pressroom")
 
 
+BILLING_SECRET = "whsec-test-secret"
+
+
 class System:
     """Pressroom started the way `pressroom up` starts it, against the session's PostgreSQL and broker."""
 
@@ -185,7 +190,15 @@ class System:
 
 @pytest.fixture(scope="session")
 def system(new_database: Callable[[], str], broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    settings = settings_for(new_database(), broker, port=free_port(), db_pool_size=20)
+    settings = settings_for(
+        new_database(),
+        broker,
+        port=free_port(),
+        db_pool_size=20,
+        billing_webhook_secret=BILLING_SECRET,
+        credit_packs="111:150,112:500",
+        billing_plans="201:pro,202:business",
+    )
     running = System(settings, tmp_path_factory.mktemp("system"))
     yield running
     running.close()
@@ -216,3 +229,16 @@ def relay_once(container: Container) -> int:
         container.datastore, producer(container.settings.kafka_bootstrap), container.app.name, container.settings.kafka_namespace
     )
     return LogFollower(container.app, relay, database_url=container.database_url).catch_up()
+
+
+class ManualClock:
+    """A clock the test moves by hand, for periods and leases."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)

@@ -10,13 +10,22 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from adapters.bootstrap import Container
 from api.auth import require_admin
-from api.schemas import CreateWorkspace, NewKeyOut, TopUp, TopUpResult, WorkspaceCreated, WorkspaceOut
-from application.pressroom import NewKey
-from domain.workspace import Workspace
+from api.schemas import (
+    Adjustment,
+    CreateWorkspace,
+    NewKeyOut,
+    PlanChange,
+    PlanOutcome,
+    TopUp,
+    TopUpResult,
+    WorkspaceCreated,
+    WorkspaceOut,
+)
+from application.pressroom import NewKey, WorkspaceSummary
 
 
-def workspace_out(workspace: Workspace) -> WorkspaceOut:
-    return WorkspaceOut(id=workspace.id, name=workspace.name, plan=workspace.plan, created_at=workspace.created_on)
+def workspace_out(workspace: WorkspaceSummary) -> WorkspaceOut:
+    return WorkspaceOut(id=workspace.id, name=workspace.name, plan=workspace.plan, created_at=workspace.created_at)
 
 
 def new_key_out(new_key: NewKey) -> NewKeyOut:
@@ -44,3 +53,23 @@ class AdminController(Controller):
     def top_up(self, workspace_id: FromPath[UUID], data: JSONBody[TopUp], container: Container) -> TopUpResult:
         account, duplicate = container.app.top_up(workspace_id, data.amount, data.reference, data.reason)
         return TopUpResult(balance=account.balance, duplicate=duplicate)
+
+    @post(
+        "/workspaces/{workspace_id:uuid}/credits/adjustments",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        summary="Add (positive) or remove (negative) credits with a reason, idempotent by reference; never below zero (402)",
+    )
+    def adjust(self, workspace_id: FromPath[UUID], data: JSONBody[Adjustment], container: Container) -> TopUpResult:
+        account, duplicate = container.app.adjust_credits(workspace_id, data.amount, data.reference, data.reason)
+        return TopUpResult(balance=account.balance, duplicate=duplicate)
+
+    @post(
+        "/workspaces/{workspace_id:uuid}/plan",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        summary="Change the plan: an upgrade applies now with a pro-rated grant, a downgrade at the next period",
+    )
+    def change_plan(self, workspace_id: FromPath[UUID], data: JSONBody[PlanChange], container: Container) -> PlanOutcome:
+        account = container.app.change_plan(workspace_id, data.plan)
+        return PlanOutcome(plan=account.plan, next_plan=account.next_plan, balance=account.balance)

@@ -64,9 +64,7 @@ def test_fifty_concurrent_requests_with_one_idempotency_key_create_one_job_and_o
     client = system.workspace()
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        answers = list(
-            pool.map(lambda _: client.post("/v1/jobs", json=COPY_JOB, headers={"Idempotency-Key": "launch-1"}), range(50))
-        )
+        answers = list(pool.map(lambda _: client.post("/v1/jobs", json=COPY_JOB, headers={"Idempotency-Key": "launch-1"}), range(50)))
 
     assert sorted(a.status_code for a in answers) == [200] * 49 + [202]
     assert len({a.json()["jobId"] for a in answers}) == 1
@@ -83,9 +81,7 @@ def test_idempotency_key_reused_with_another_body_is_422_and_charges_nothing(sys
     client = system.workspace()
     client.post("/v1/jobs", json={**COPY_JOB, "idempotencyKey": "k-1"})
 
-    other = client.post(
-        "/v1/jobs", json={**COPY_JOB, "input": {**COPY_JOB["input"], "count": 2}}, headers={"Idempotency-Key": "k-1"}
-    )
+    other = client.post("/v1/jobs", json={**COPY_JOB, "input": {**COPY_JOB["input"], "count": 2}}, headers={"Idempotency-Key": "k-1"})
 
     assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"

@@ -39,9 +39,7 @@ def test_top_up_of_zero_is_422_and_unknown_workspace_404(system: System) -> None
     client = system.workspace()
 
     zero = system.admin.post(f"/v1/admin/workspaces/{client.workspace_id}/credits", json={"amount": 0, "reference": "r"})  # type: ignore[attr-defined]
-    unknown = system.admin.post(
-        "/v1/admin/workspaces/00000000-0000-0000-0000-000000000000/credits", json={"amount": 5, "reference": "r"}
-    )
+    unknown = system.admin.post("/v1/admin/workspaces/00000000-0000-0000-0000-000000000000/credits", json={"amount": 5, "reference": "r"})
 
     assert zero.status_code == 422 and zero.json()["code"] == "validation_error"
     assert unknown.status_code == 404
@@ -122,5 +120,5 @@ def test_health_reports_projections_and_workers(system: System) -> None:
     health = httpx.get(f"{system.base_url}/health").json()
 
     assert health["ok"] and health["database"] and health["broker"]
-    assert set(health["projections"]) == {"jobs", "credit_ledger", "api_keys"}
+    assert set(health["projections"]) == {"jobs", "credit_ledger", "credit_accounts", "credit_usage", "api_keys"}
     assert {w["kind"] for w in health["workers"].values()} == {"projections", "relay", "worker", "sweeper"}

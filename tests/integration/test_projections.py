@@ -72,8 +72,7 @@ def test_ledger_balance_after_matches_the_account(container: Container) -> None:
 
     with psycopg.connect(container.database_url) as conn:
         latest = conn.execute(
-            "SELECT DISTINCT ON (workspace_id) workspace_id, balance_after FROM credit_ledger "
-            "ORDER BY workspace_id, position DESC"
+            "SELECT DISTINCT ON (workspace_id) workspace_id, balance_after FROM credit_ledger ORDER BY workspace_id, position DESC"
         ).fetchall()
 
     assert latest and all(balance == container.app.credit_account(ws).balance for ws, balance in latest)
