@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.job_requests
+	$(BIN)/python -m bench.account_history
 
 clean:
 	rm -rf $(VENV) var

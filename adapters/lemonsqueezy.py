@@ -61,7 +61,8 @@ class LemonSqueezy:
         if not self.secret:
             raise InvalidSignature("Payment webhooks are not configured (PRESSROOM_BILLING_WEBHOOK_SECRET).")
         expected = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
+        # Bytes, not text: a forged header may carry any characters, and must still just not match.
+        if not signature or not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
             raise InvalidSignature("The X-Signature header does not match the body.")
 
     def notice(self, body: bytes, event_name: str | None) -> PaymentNotice | None:

@@ -3,8 +3,9 @@
 Two balances: the plan allowance (replaced each period; what is left expires) and top-ups (never
 expire). Debits take the allowance first; refunds give back top-up credits first. The balance never
 goes below zero. What each job was charged is kept by the job (a `Charge`), so the account's state
-stays the same size however long its history: a job is never refunded more than it was charged
-because its Charge says how much is left to refund.
+does not grow with its jobs (only with its grant references: one a period, one a top-up or
+adjustment): a job is never refunded more than it was charged because its Charge says how much is
+left to refund.
 
 Periods are monthly from the account's anchor (its opening); the n-th period starts n months
 after it, on the anchor's day or the month's last day. A plan upgrade takes effect at once with a
@@ -14,7 +15,7 @@ pro-rated grant for the rest of the period; a downgrade takes effect at the next
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -37,6 +38,7 @@ def add_months(anchor: datetime, months: int) -> datetime:
 class Refund(NamedTuple):
     to_allowance: int
     to_topup: int
+    charged_in_period: int = 0
 
     @property
     def amount(self) -> int:
@@ -51,6 +53,7 @@ class Charge(NamedTuple):
     from_topup: int
     refunded_allowance: int = 0
     refunded_topup: int = 0
+    period: int = 0
 
     @property
     def refundable(self) -> int:
@@ -60,7 +63,7 @@ class Charge(NamedTuple):
         """Up to `amount` of what is left, top-up credits first."""
         amount = max(0, min(amount, self.refundable))
         to_topup = min(amount, self.from_topup - self.refunded_topup)
-        return Refund(to_allowance=amount - to_topup, to_topup=to_topup)
+        return Refund(to_allowance=amount - to_topup, to_topup=to_topup, charged_in_period=self.period)
 
     def after(self, refund: Refund) -> Charge:
         return self._replace(
@@ -206,7 +209,7 @@ class CreditAccount(WorkspaceAggregate):
             allowance_after=self.allowance - from_allowance,
             topup_after=self.topup - from_topup,
         )
-        return Charge(amount, from_allowance, from_topup)
+        return Charge(amount, from_allowance, from_topup, period=self.period_index)
 
     class Refunded(BalanceChanged):
         job_id: UUID
@@ -215,10 +218,13 @@ class CreditAccount(WorkspaceAggregate):
         reason: str
         to_allowance: int
         to_topup: int
+        charged_in_period: int
 
         def apply(self, account: CreditAccount) -> None:
             super().apply(account)
-            account.used_this_period -= self.amount
+            # A job charged in an earlier period was never part of this period's use.
+            if self.charged_in_period == account.period_index:
+                account.used_this_period -= self.amount
 
     def refund(self, job_id: UUID, job_type: str, refund: Refund, reason: str) -> int:
         """Gives back what a job's Charge says is refundable; returns the credits refunded."""
@@ -234,6 +240,7 @@ class CreditAccount(WorkspaceAggregate):
             reason=reason,
             to_allowance=refund.to_allowance,
             to_topup=refund.to_topup,
+            charged_in_period=refund.charged_in_period,
             allowance_after=self.allowance + refund.to_allowance,
             topup_after=self.topup + refund.to_topup,
         )
@@ -276,6 +283,8 @@ class CreditAccount(WorkspaceAggregate):
         return True
 
     def _grant_allowance(self, pricing: Pricing) -> None:
+        if pricing.monthly_credits(self.plan) == 0:
+            return
         self.grant(
             "grant",
             pricing.monthly_credits(self.plan),
@@ -305,7 +314,9 @@ class CreditAccount(WorkspaceAggregate):
             self._record(self.PlanChanged, plan=plan, effective_at=self.period_end, immediate=False)
             return
         self._record(self.PlanChanged, plan=plan, effective_at=now, immediate=True)
-        left = (self.period_end - now) / (self.period_end - self.period_start)
-        extra = int((new - old) * min(max(left, 0.0), 1.0))
+        # Whole microseconds, so the pro-rated grant is the exact floor, never one short.
+        length = (self.period_end - self.period_start) // timedelta(microseconds=1)
+        left = min(max((self.period_end - now) // timedelta(microseconds=1), 0), length)
+        extra = (new - old) * left // length
         if extra > 0:
             self.grant("grant", extra, reference=f"upgrade:{self.period_index}:{plan}", reason=f"upgrade to {plan}, pro-rated")

@@ -33,6 +33,7 @@ class GenerationJob(WorkspaceAggregate):
         outputs: int
         charged_from_allowance: int
         charged_from_topup: int
+        charged_in_period: int
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class GenerationJob(WorkspaceAggregate):
         outputs: int,
         charged_from_allowance: int,
         charged_from_topup: int,
+        charged_in_period: int,
     ) -> None:
         self.workspace_id = workspace_id
         self.job_type = cast(JobType, job_type)
@@ -60,7 +62,7 @@ class GenerationJob(WorkspaceAggregate):
         self.completed_at: datetime | None = None
         self.variants: list[dict[str, Any]] = []
         self.error: dict[str, str] | None = None
-        self.charge = Charge(cost, charged_from_allowance, charged_from_topup)
+        self.charge = Charge(cost, charged_from_allowance, charged_from_topup, period=charged_in_period)
 
     @classmethod
     def request(
@@ -87,6 +89,7 @@ class GenerationJob(WorkspaceAggregate):
             outputs=outputs,
             charged_from_allowance=charge.from_allowance,
             charged_from_topup=charge.from_topup,
+            charged_in_period=charge.period,
         )
 
     @property
@@ -153,7 +156,7 @@ class GenerationJob(WorkspaceAggregate):
             job.error = {"code": self.code, "message": self.message}
             job.completed_at = self.timestamp
             job.lease_until = None
-            job.charge = job.charge.after(Refund(self.refund_to_allowance, self.refund_to_topup))
+            job.charge = job.charge.after(Refund(self.refund_to_allowance, self.refund_to_topup, job.charge.period))
 
     def fail(self, attempt: int | None, code: str, message: str) -> Refund:
         """Ends the job failed; all its credits go back. Returns the refund the account owes."""

@@ -49,7 +49,7 @@ def evolve(row: AccountRow | None, event: Event) -> AccountRow | None:
     match event:
         case CreditAccount.Debited():
             return msgspec.structs.replace(row, used_this_period=row.used_this_period + event.amount)
-        case CreditAccount.Refunded():
+        case CreditAccount.Refunded() if event.charged_in_period == row.period_index:
             return msgspec.structs.replace(row, used_this_period=row.used_this_period - event.amount)
         case CreditAccount.PeriodReset():
             return msgspec.structs.replace(

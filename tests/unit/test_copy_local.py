@@ -28,8 +28,7 @@ TONES: tuple[Tone, ...] = get_args(Tone)
 SHOE = Product(
     name="Stride Runner",
     description=(
-        "A lightweight running shoe with recycled foam cushioning. "
-        "Breathable knit upper keeps feet cool. Ships in plastic-free packaging."
+        "A lightweight running shoe with recycled foam cushioning. Breathable knit upper keeps feet cool. Ships in plastic-free packaging."
     ),
 )
 writer = LocalCopyProvider()
@@ -73,9 +72,7 @@ briefs = st.builds(
     tone=st.sampled_from(TONES),
     count=st.integers(min_value=1, max_value=8),
     language=st.sampled_from(["en", "es", "fr", "de", "es-MX", "ja", "pt"]),
-    custom_instructions=st.none()
-    | st.text(max_size=500)
-    | st.sampled_from(["Mention free shipping.", "Highlight the 2-year warranty"]),
+    custom_instructions=st.none() | st.text(max_size=500) | st.sampled_from(["Mention free shipping.", "Highlight the 2-year warranty"]),
 )
 
 

@@ -15,9 +15,10 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 from adapters.integration_events import SCHEMA_VERSION, envelope_of, headers_of, topic_for
 from application.metadata import MetadataMapper, metadata
 from domain.api_key import ApiKey
-from domain.credit_account import CreditAccount
+from domain.credit_account import Charge, CreditAccount
 from domain.generation_job import GenerationJob
 from domain.idempotency_key import IdempotencyKey
+from domain.pricing import Pricing
 from domain.workspace import Workspace
 
 NOW = datetime(2025, 3, 15, 9, 30, tzinfo=UTC)
@@ -36,17 +37,27 @@ def mapper() -> MetadataMapper:
 
 
 def job_requested() -> Any:
-    job = GenerationJob.request(uuid4(), uuid4(), "copy", {"product": {"name": "Stride Runner"}}, 1, "fp-1", uuid4(), 3)
+    job = GenerationJob.request(uuid4(), uuid4(), "copy", {"product": {"name": "Stride Runner"}}, Charge(1, 1, 0), "fp-1", uuid4(), 3)
     (requested,) = job.collect_events()
     return requested
 
 
 def credits_debited() -> Any:
-    account = CreditAccount.open(uuid4(), "pro", NOW)
-    account.grant("grant", 10, reference="allowance")
+    account = CreditAccount.open(uuid4(), "pro", NOW, Pricing(pro=10))
     account.debit(uuid4(), 3, "image")
     *_, debited = account.collect_events()
     return debited
+
+
+def credits_life() -> list[Any]:
+    account = CreditAccount.open(uuid4(), "pro", NOW, Pricing())
+    job_id = uuid4()
+    charge = account.debit(job_id, 3, "image")
+    account.refund(job_id, "image", charge.refund(3), "failed")
+    account.adjust(-5, reference="support:1", reason="correction")
+    account.change_plan("free", NOW + timedelta(days=1), Pricing())
+    account.renew(NOW + timedelta(days=40), Pricing())
+    return list(account.collect_events())
 
 
 def api_key_revoked() -> Any:
@@ -62,7 +73,7 @@ def workspace_created() -> Any:
 
 
 def job_life() -> list[Any]:
-    job = GenerationJob.request(uuid4(), uuid4(), "image", {"prompt": "shoe"}, 3, "fp-1", None, 1)
+    job = GenerationJob.request(uuid4(), uuid4(), "image", {"prompt": "shoe"}, Charge(3, 3, 0), "fp-1", None, 1)
     job.start("worker-1", NOW, NOW + timedelta(minutes=2))
     job.requeue("worker lost")
     second = job.start("worker-2", NOW, NOW + timedelta(minutes=2))
@@ -97,6 +108,28 @@ def test_job_events_when_enveloped_then_each_type_is_the_snake_case_event_name()
     types = [envelope_of(event)[1].type for event in job_life()]
 
     assert types == ["job.requested", "job.started", "job.requeued", "job.started", "job.failed"]
+
+
+def test_credit_events_when_enveloped_then_each_type_is_the_snake_case_event_name() -> None:
+    types = [envelope_of(event)[1].type for event in credits_life()]
+
+    assert types == [
+        "credits.opened",
+        "credits.granted",
+        "credits.debited",
+        "credits.refunded",
+        "credits.adjusted",
+        "credits.plan_changed",
+        "credits.period_reset",
+        "credits.granted",
+    ]
+
+
+def test_credit_events_when_enveloped_then_they_go_to_the_credits_topic_with_camel_case_keys() -> None:
+    enveloped = [envelope_of(event) for event in credits_life()]
+
+    assert {topic for topic, _ in enveloped} == {"pressroom.credits.v1"}
+    assert [key for _, envelope in enveloped for key in envelope.data if not CAMEL.match(key)] == []
 
 
 def test_job_event_when_enveloped_then_it_goes_to_the_jobs_topic() -> None:

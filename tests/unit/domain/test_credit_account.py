@@ -1,53 +1,76 @@
-"""CreditAccount: grants once per reference, debits allowance first, refunds never more than was charged."""
+"""CreditAccount: opens with its plan's allowance, grants once per reference, debits allowance first,
+refunds what a job's Charge says is left, and adjusts without ever going below zero."""
 
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.application import project_aggregate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, precondition, rule, run_state_machine_as_test
 
-from domain.credit_account import CreditAccount
+from domain.credit_account import Charge, CreditAccount, Refund, add_months
 from domain.errors import InsufficientCredits, InvalidAmount
+from domain.pricing import Pricing
+from domain.workspace import PLANS, UnknownPlan
+from tests.unit.domain.credits import PRICING, START, account_with, prorated, rebuilt
 
-START = datetime(2025, 3, 15, 9, 30, tzinfo=UTC)
-
-
-def account_with(allowance: int = 0, topup: int = 0, period_start: datetime = START) -> CreditAccount:
-    """An account with the given balances and nothing pending."""
-    opened = CreditAccount.open(uuid4(), "pro", period_start)
-    if allowance:
-        opened.grant("grant", allowance, reference="allowance:seed")
-    if topup:
-        opened.grant("topup", topup, reference="topup:seed")
-    opened.collect_events()
-    return opened
-
-
-def rebuilt(events: list) -> CreditAccount:
-    replayed = project_aggregate(None, events)
-    assert isinstance(replayed, CreditAccount)
-    return replayed
-
-
-# Grants
+# Opening
 
 
 def test_new_account_when_opened_then_id_follows_from_workspace() -> None:
     workspace_id = uuid4()
 
-    opened = CreditAccount.open(workspace_id, "free", START)
+    opened = CreditAccount.open(workspace_id, "free", START, PRICING)
 
     assert opened.id == CreditAccount.id_for(workspace_id)
 
 
-def test_new_account_when_opened_then_balance_is_zero() -> None:
-    assert account_with().balance == 0
+@pytest.mark.parametrize("plan", PLANS)
+def test_new_account_when_opened_then_balance_is_the_plans_allowance(plan: str) -> None:
+    opened = CreditAccount.open(uuid4(), plan, START, PRICING)
+
+    assert (opened.allowance, opened.topup, opened.balance) == (PRICING.monthly_credits(plan), 0, PRICING.monthly_credits(plan))
+
+
+def test_new_account_when_opened_then_allowance_is_granted_with_reference_allowance_0() -> None:
+    opened = CreditAccount.open(uuid4(), "pro", START, PRICING)
+
+    created, granted = opened.collect_events()
+
+    assert isinstance(created, CreditAccount.Opened)
+    assert isinstance(granted, CreditAccount.Granted)
+    assert (granted.kind, granted.amount, granted.reference) == ("grant", 500, "allowance:0")
+    assert opened.references == {"allowance:0"}
+
+
+def test_new_account_when_opened_then_first_period_starts_now() -> None:
+    opened = CreditAccount.open(uuid4(), "pro", START, PRICING)
+
+    assert (opened.plan, opened.next_plan, opened.period_index, opened.period_start, opened.anchor) == ("pro", None, 0, START, START)
+
+
+def test_new_account_when_opened_then_nothing_is_used_this_period() -> None:
+    assert CreditAccount.open(uuid4(), "pro", START, PRICING).used_this_period == 0
+
+
+def test_unknown_plan_when_opened_then_raises_unknown_plan() -> None:
+    with pytest.raises(UnknownPlan):
+        CreditAccount.open(uuid4(), "platinum", START, PRICING)
+
+
+def test_plan_without_monthly_credits_when_opened_then_account_opens_with_zero_balance() -> None:
+    # PRESSROOM_PLAN_FREE_CREDITS=0 is a valid setting: a free plan without credits.
+    opened = CreditAccount.open(uuid4(), "free", START, Pricing(free=0))
+
+    assert opened.balance == 0
+
+
+# Grants
 
 
 def test_account_when_granted_then_allowance_grows() -> None:
@@ -92,6 +115,12 @@ def test_granted_reference_when_granted_as_other_kind_then_records_nothing() -> 
     assert account.collect_events() == []
 
 
+def test_opening_allowance_reference_when_granted_again_then_returns_false() -> None:
+    account = CreditAccount.open(uuid4(), "pro", START, PRICING)
+
+    assert account.grant("grant", 500, reference="allowance:0") is False
+
+
 @pytest.mark.parametrize("amount", [0, -5])
 def test_account_when_granted_non_positive_amount_then_raises_invalid_amount(amount: int) -> None:
     account = account_with()
@@ -120,14 +149,23 @@ def test_allowance_and_topup_when_debited_more_than_allowance_then_topup_pays_th
     assert (account.allowance, account.topup) == (0, 3)
 
 
-def test_allowance_and_topup_when_debited_then_event_records_the_split() -> None:
+def test_allowance_and_topup_when_debited_then_returned_charge_records_the_split() -> None:
     account = account_with(allowance=10, topup=5)
 
-    account.debit(uuid4(), 12, "image")
+    charge = account.debit(uuid4(), 12, "image")
+
+    assert charge == Charge(amount=12, from_allowance=10, from_topup=2, refunded_allowance=0, refunded_topup=0)
+
+
+def test_allowance_and_topup_when_debited_then_event_records_the_split() -> None:
+    account = account_with(allowance=10, topup=5)
+    job_id = uuid4()
+
+    account.debit(job_id, 12, "image")
 
     (debited,) = account.collect_events()
     assert isinstance(debited, CreditAccount.Debited)
-    assert (debited.amount, debited.from_allowance, debited.from_topup) == (12, 10, 2)
+    assert (debited.job_id, debited.job_type, debited.amount, debited.from_allowance, debited.from_topup) == (job_id, "image", 12, 10, 2)
 
 
 def test_balance_when_debited_exactly_then_balance_is_zero() -> None:
@@ -150,13 +188,12 @@ def test_low_balance_when_debited_beyond_it_then_raises_with_required_and_availa
 
 def test_low_balance_when_debited_beyond_it_then_records_nothing() -> None:
     account = account_with(allowance=3, topup=2)
-    job_id = uuid4()
 
     with pytest.raises(InsufficientCredits):
-        account.debit(job_id, 40, "video")
+        account.debit(uuid4(), 40, "video")
 
     assert account.collect_events() == []
-    assert (account.allowance, account.topup, account.charged_for(job_id)) == (3, 2, 0)
+    assert (account.allowance, account.topup, account.used_this_period) == (3, 2, 0)
 
 
 @pytest.mark.parametrize("amount", [0, -1])
@@ -168,108 +205,25 @@ def test_account_when_debited_non_positive_amount_then_raises_invalid_amount(amo
     assert account.collect_events() == []
 
 
-def test_debited_job_when_debited_again_then_records_nothing() -> None:
-    account = account_with(allowance=10)
-    job_id = uuid4()
-    account.debit(job_id, 3, "image")
-    account.collect_events()
-
-    account.debit(job_id, 3, "image")
-
-    assert account.collect_events() == []
-    assert account.balance == 7
-
-
-def test_debited_job_when_debited_again_beyond_balance_then_does_not_raise() -> None:
-    account = account_with(allowance=3)
-    job_id = uuid4()
-    account.debit(job_id, 3, "image")
-
-    account.debit(job_id, 3, "image")
-
-    assert (account.balance, account.charged_for(job_id)) == (0, 3)
-
-
-def test_debited_job_when_asked_then_charged_for_gives_its_amount() -> None:
-    account = account_with(allowance=10)
-    job_id = uuid4()
-
-    account.debit(job_id, 3, "image")
-
-    assert (account.charged_for(job_id), account.charged_for(uuid4())) == (3, 0)
-
-
 # Refunds
 
 
 def test_debited_job_when_refunded_in_full_then_balance_is_restored() -> None:
     account = account_with(allowance=10)
     job_id = uuid4()
-    account.debit(job_id, 4, "image")
+    charge = account.debit(job_id, 4, "image")
 
-    refunded = account.refund(job_id, 4, "provider_error")
-
-    assert (refunded, account.balance) == (4, 10)
-
-
-def test_debited_job_when_refunded_more_than_charged_then_refund_is_capped() -> None:
-    account = account_with(allowance=10)
-    job_id = uuid4()
-    account.debit(job_id, 4, "image")
-
-    refunded = account.refund(job_id, 100, "provider_error")
+    refunded = account.refund(job_id, "image", charge.refund(4), "provider_error")
 
     assert (refunded, account.balance) == (4, 10)
-
-
-def test_partly_refunded_job_when_refunded_again_then_only_the_remainder_is_given() -> None:
-    account = account_with(allowance=10)
-    job_id = uuid4()
-    account.debit(job_id, 6, "image")
-    account.refund(job_id, 4, "one image failed")
-
-    refunded = account.refund(job_id, 4, "another image failed")
-
-    assert (refunded, account.balance) == (2, 10)
-
-
-def test_fully_refunded_job_when_refunded_again_then_gives_nothing_and_records_nothing() -> None:
-    account = account_with(allowance=10)
-    job_id = uuid4()
-    account.debit(job_id, 6, "image")
-    account.refund(job_id, 6, "failed")
-    account.collect_events()
-
-    refunded = account.refund(job_id, 6, "failed")
-
-    assert (refunded, account.collect_events(), account.balance) == (0, [], 10)
-
-
-def test_unknown_job_when_refunded_then_gives_nothing_and_records_nothing() -> None:
-    account = account_with(allowance=10)
-
-    refunded = account.refund(uuid4(), 5, "failed")
-
-    assert (refunded, account.collect_events(), account.balance) == (0, [], 10)
-
-
-@pytest.mark.parametrize("amount", [0, -3])
-def test_debited_job_when_refunded_non_positive_amount_then_gives_nothing(amount: int) -> None:
-    account = account_with(allowance=10)
-    job_id = uuid4()
-    account.debit(job_id, 6, "image")
-    account.collect_events()
-
-    assert account.refund(job_id, amount, "failed") == 0
-    assert account.collect_events() == []
 
 
 def test_job_paid_from_both_balances_when_partly_refunded_then_topup_is_given_back_first() -> None:
     account = account_with(allowance=5, topup=10)
     job_id = uuid4()
-    account.debit(job_id, 8, "image")  # 5 from the allowance, 3 from top-ups
+    charge = account.debit(job_id, 8, "image")  # 5 from the allowance, 3 from top-ups
 
-    account.refund(job_id, 4, "failed")
+    account.refund(job_id, "image", charge.refund(4), "failed")
 
     assert (account.allowance, account.topup) == (1, 10)
 
@@ -277,10 +231,11 @@ def test_job_paid_from_both_balances_when_partly_refunded_then_topup_is_given_ba
 def test_job_paid_from_both_balances_when_refunded_twice_then_second_refund_goes_to_allowance() -> None:
     account = account_with(allowance=5, topup=10)
     job_id = uuid4()
-    account.debit(job_id, 8, "image")
-    account.refund(job_id, 3, "failed")
+    charge = account.debit(job_id, 8, "image")
+    first = charge.refund(3)
+    account.refund(job_id, "image", first, "failed")
 
-    account.refund(job_id, 2, "failed")
+    account.refund(job_id, "image", charge.after(first).refund(2), "failed")
 
     assert (account.allowance, account.topup) == (2, 10)
 
@@ -288,9 +243,9 @@ def test_job_paid_from_both_balances_when_refunded_twice_then_second_refund_goes
 def test_job_paid_from_allowance_when_refunded_then_nothing_goes_to_topup() -> None:
     account = account_with(allowance=10, topup=10)
     job_id = uuid4()
-    account.debit(job_id, 4, "image")
+    charge = account.debit(job_id, 4, "image")
 
-    account.refund(job_id, 4, "failed")
+    account.refund(job_id, "image", charge.refund(4), "failed")
 
     assert (account.allowance, account.topup) == (10, 10)
 
@@ -298,21 +253,149 @@ def test_job_paid_from_allowance_when_refunded_then_nothing_goes_to_topup() -> N
 def test_job_paid_from_both_balances_when_refunded_then_event_records_the_split() -> None:
     account = account_with(allowance=5, topup=10)
     job_id = uuid4()
-    account.debit(job_id, 8, "image")
+    charge = account.debit(job_id, 8, "image")
     account.collect_events()
 
-    account.refund(job_id, 8, "failed")
+    account.refund(job_id, "image", charge.refund(8), "failed")
 
     (refunded,) = account.collect_events()
     assert isinstance(refunded, CreditAccount.Refunded)
+    assert (refunded.job_id, refunded.job_type, refunded.reason) == (job_id, "image", "failed")
     assert (refunded.amount, refunded.to_topup, refunded.to_allowance) == (8, 3, 5)
 
 
+def test_fully_refunded_charge_when_refunded_again_then_gives_nothing_and_records_nothing() -> None:
+    account = account_with(allowance=10)
+    job_id = uuid4()
+    charge = account.debit(job_id, 6, "image")
+    account.refund(job_id, "image", charge.refund(6), "failed")
+    charge = charge.after(charge.refund(6))
+    account.collect_events()
+
+    refunded = account.refund(job_id, "image", charge.refund(6), "failed")
+
+    assert (refunded, account.collect_events(), account.balance) == (0, [], 10)
+
+
+def test_account_when_refunded_an_empty_refund_then_gives_nothing_and_records_nothing() -> None:
+    account = account_with(allowance=10)
+
+    refunded = account.refund(uuid4(), "image", Refund(0, 0), "failed")
+
+    assert (refunded, account.collect_events(), account.balance) == (0, [], 10)
+
+
+@pytest.mark.parametrize("refund", [Refund(-1, 0), Refund(0, -1), Refund(5, -2)])
+def test_account_when_refunded_a_negative_part_then_raises_invalid_amount_and_records_nothing(refund: Refund) -> None:
+    account = account_with(allowance=10)
+
+    with pytest.raises(InvalidAmount):
+        account.refund(uuid4(), "image", refund, "failed")
+    assert (account.collect_events(), account.balance) == ([], 10)
+
+
+# Adjustments
+
+
+def test_account_when_adjusted_upwards_then_topup_grows_and_allowance_is_unchanged() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    added = account.adjust(20, reference="support:ticket-1", reason="goodwill")
+
+    assert (added, account.allowance, account.topup) == (True, 10, 25)
+
+
+def test_account_when_adjusted_downwards_within_allowance_then_only_allowance_shrinks() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    account.adjust(-4, reference="support:ticket-2", reason="double grant")
+
+    assert (account.allowance, account.topup) == (6, 5)
+
+
+def test_account_when_adjusted_downwards_beyond_allowance_then_topup_pays_the_rest() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    account.adjust(-12, reference="support:ticket-3", reason="chargeback")
+
+    assert (account.allowance, account.topup) == (0, 3)
+
+
+def test_account_when_adjusted_down_by_its_whole_balance_then_balance_is_zero() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    account.adjust(-15, reference="support:ticket-4", reason="chargeback")
+
+    assert (account.allowance, account.topup, account.balance) == (0, 0, 0)
+
+
+def test_account_when_adjusted_then_event_records_amount_reference_and_balances_after() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    account.adjust(-12, reference="support:ticket-3", reason="chargeback")
+
+    (adjusted,) = account.collect_events()
+    assert isinstance(adjusted, CreditAccount.Adjusted)
+    assert (adjusted.amount, adjusted.reference, adjusted.reason) == (-12, "support:ticket-3", "chargeback")
+    assert (adjusted.allowance_after, adjusted.topup_after) == (0, 3)
+
+
+def test_account_when_adjusted_down_beyond_its_balance_then_raises_with_required_and_available() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    with pytest.raises(InsufficientCredits) as raised:
+        account.adjust(-16, reference="support:ticket-5", reason="chargeback")
+
+    assert (raised.value.required, raised.value.available) == (16, 15)
+
+
+def test_account_when_adjusted_down_beyond_its_balance_then_records_nothing() -> None:
+    account = account_with(allowance=10, topup=5)
+
+    with contextlib.suppress(InsufficientCredits):
+        account.adjust(-16, reference="support:ticket-5", reason="chargeback")
+
+    assert (account.collect_events(), account.allowance, account.topup) == ([], 10, 5)
+    assert "support:ticket-5" not in account.references
+
+
+def test_adjusted_reference_when_adjusted_again_then_returns_false_and_records_nothing() -> None:
+    account = account_with(allowance=10)
+    account.adjust(5, reference="support:ticket-6", reason="goodwill")
+    account.collect_events()
+
+    added = account.adjust(5, reference="support:ticket-6", reason="goodwill")
+
+    assert (added, account.collect_events(), account.balance) == (False, [], 15)
+
+
+def test_granted_reference_when_adjusted_with_it_then_returns_false() -> None:
+    account = account_with(allowance=10)
+    account.grant("topup", 5, reference="stripe:pi_1")
+
+    assert account.adjust(-5, reference="stripe:pi_1", reason="refunded payment") is False
+    assert account.balance == 15
+
+
+def test_account_when_adjusted_by_zero_then_raises_invalid_amount_and_records_nothing() -> None:
+    account = account_with(allowance=10)
+
+    with pytest.raises(InvalidAmount):
+        account.adjust(0, reference="support:ticket-7", reason="nothing")
+    assert account.collect_events() == []
+
+
+def test_account_when_adjusted_then_used_this_period_is_unchanged() -> None:
+    account = account_with(allowance=10, topup=5)
+    account.debit(uuid4(), 3, "image")
+
+    account.adjust(-4, reference="support:ticket-8", reason="correction")
+    account.adjust(9, reference="support:ticket-9", reason="correction")
+
+    assert account.used_this_period == 3
+
+
 # Usage this period
-
-
-def test_new_account_when_asked_then_nothing_is_used_this_period() -> None:
-    assert account_with(allowance=10).used_this_period == 0
 
 
 def test_debits_when_made_then_used_this_period_adds_them_up() -> None:
@@ -327,9 +410,9 @@ def test_debits_when_made_then_used_this_period_adds_them_up() -> None:
 def test_debit_when_partly_refunded_then_used_this_period_counts_only_the_rest() -> None:
     account = account_with(allowance=10)
     job_id = uuid4()
-    account.debit(job_id, 6, "image")
+    charge = account.debit(job_id, 6, "image")
 
-    account.refund(job_id, 4, "failed")
+    account.refund(job_id, "image", charge.refund(4), "failed")
 
     assert account.used_this_period == 2
 
@@ -343,48 +426,19 @@ def test_grants_when_made_then_used_this_period_is_unchanged() -> None:
     assert account.used_this_period == 3
 
 
-# The billing period
-
-
-@pytest.mark.parametrize(
-    ("start", "end"),
-    [
-        (datetime(2025, 3, 15, 9, 30, tzinfo=UTC), datetime(2025, 4, 15, 9, 30, tzinfo=UTC)),
-        (datetime(2023, 1, 31, tzinfo=UTC), datetime(2023, 2, 28, tzinfo=UTC)),
-        (datetime(2024, 1, 31, tzinfo=UTC), datetime(2024, 2, 29, tzinfo=UTC)),
-        (datetime(2025, 3, 31, tzinfo=UTC), datetime(2025, 4, 30, tzinfo=UTC)),
-        (datetime(2025, 11, 30, tzinfo=UTC), datetime(2025, 12, 30, tzinfo=UTC)),
-        (datetime(2024, 12, 31, 23, 59, tzinfo=UTC), datetime(2025, 1, 31, 23, 59, tzinfo=UTC)),
-        (datetime(2024, 12, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
-    ],
-)
-def test_period_start_when_asked_for_period_end_then_it_is_a_calendar_month_later(start: datetime, end: datetime) -> None:
-    assert account_with(period_start=start).period_end == end
-
-
-def test_aware_period_start_when_asked_for_period_end_then_timezone_is_kept() -> None:
-    assert account_with(period_start=datetime(2025, 1, 31, tzinfo=UTC)).period_end.tzinfo is UTC
-
-
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
-def test_any_period_start_when_asked_for_period_end_then_it_is_in_the_next_month(start: datetime) -> None:
-    end = account_with(period_start=start).period_end
-
-    assert (end.year * 12 + end.month) - (start.year * 12 + start.month) == 1
-    assert end.day == start.day or end.day < start.day
-    assert end.time() == start.time()
-
-
 # Replay
 
 
 def test_account_history_when_replayed_then_gives_the_same_account() -> None:
-    account = CreditAccount.open(uuid4(), "pro", START)
+    account = CreditAccount.open(uuid4(), "pro", START, PRICING)
     job_id = uuid4()
-    account.grant("grant", 10, reference="allowance")
     account.grant("topup", 5, reference="stripe:pi_1")
-    account.debit(job_id, 12, "image")
-    account.refund(job_id, 4, "failed")
+    charge = account.debit(job_id, 12, "image")
+    account.refund(job_id, "image", charge.refund(4), "failed")
+    account.adjust(-3, reference="support:1", reason="correction")
+    account.change_plan("free", START + timedelta(days=3), PRICING)
+    account.renew(add_months(START, 2), PRICING)
+    account.change_plan("business", add_months(START, 2) + timedelta(days=10), PRICING)
 
     replayed = rebuilt(list(account.collect_events()))
 
@@ -393,66 +447,107 @@ def test_account_history_when_replayed_then_gives_the_same_account() -> None:
 
 # Properties over random command sequences
 
-JOBS = [UUID(int=n) for n in range(1, 6)]
 REFERENCES = [f"ref:{n}" for n in range(4)]
 
 commands = st.lists(
     st.one_of(
         st.tuples(st.just("grant"), st.sampled_from(["grant", "topup"]), st.integers(-5, 60), st.sampled_from(REFERENCES)),
-        st.tuples(st.just("debit"), st.sampled_from(JOBS), st.integers(-5, 60)),
-        st.tuples(st.just("refund"), st.sampled_from(JOBS), st.integers(-5, 60)),
+        st.tuples(st.just("debit"), st.integers(0, 4), st.integers(-5, 60)),
+        st.tuples(st.just("refund"), st.integers(0, 4), st.integers(-5, 60)),
+        st.tuples(st.just("adjust"), st.integers(-80, 80), st.sampled_from(REFERENCES)),
+        st.tuples(st.just("renew"), st.integers(0, 24 * 70)),
+        st.tuples(st.just("change_plan"), st.sampled_from(PLANS), st.integers(0, 24 * 10)),
     ),
     max_size=30,
 )
 
 
-def run(account: CreditAccount, command: tuple) -> None:
-    """Runs one command; a refusal is an expected outcome here, not a failure."""
-    with contextlib.suppress(InvalidAmount, InsufficientCredits):
-        match command:
-            case ("grant", kind, amount, reference):
-                account.grant(kind, amount, reference)
-            case ("debit", job_id, amount):
-                account.debit(job_id, amount, "image")
-            case ("refund", job_id, amount):
-                account.refund(job_id, amount, "failed")
-
-
 @settings(max_examples=200)
 @given(commands)
-def test_any_command_sequence_when_its_events_are_replayed_then_gives_the_same_account(sequence: list[tuple]) -> None:
-    account = CreditAccount.open(uuid4(), "pro", START)
+def test_any_command_sequence_when_its_events_are_replayed_then_gives_the_same_account(sequence: list[tuple[Any, ...]]) -> None:
+    account = CreditAccount.open(uuid4(), "pro", START, PRICING)
+    jobs = [uuid4() for _ in range(5)]
+    charges: dict[UUID, Charge] = {}
+    now = START
     for command in sequence:
-        run(account, command)
+        # A refusal is an expected outcome here, not a failure.
+        with contextlib.suppress(InvalidAmount, InsufficientCredits):
+            match command:
+                case ("grant", kind, amount, reference):
+                    account.grant(kind, amount, reference)
+                case ("debit", job, amount):
+                    charges[jobs[job]] = account.debit(jobs[job], amount, "image")
+                case ("refund", job, amount) if jobs[job] in charges:
+                    refund = charges[jobs[job]].refund(amount)
+                    account.refund(jobs[job], "image", refund, "failed")
+                    charges[jobs[job]] = charges[jobs[job]].after(refund)
+                case ("adjust", amount, reference):
+                    account.adjust(amount, reference, "correction")
+                case ("renew", hours):
+                    now += timedelta(hours=hours)
+                    account.renew(now, PRICING)
+                case ("change_plan", plan, hours):
+                    now += timedelta(hours=hours)
+                    account.change_plan(plan, now, PRICING)
 
     replayed = rebuilt(list(account.collect_events()))
 
     assert replayed == account
-    assert (replayed.allowance, replayed.topup, replayed.used_this_period) == (
-        account.allowance,
-        account.topup,
-        account.used_this_period,
-    )
+
+
+def signed_movement(event: object) -> int:
+    """What one event adds to (or takes from) the balance, read as a ledger line."""
+    match event:
+        case CreditAccount.Granted() | CreditAccount.Adjusted():
+            return event.amount
+        case CreditAccount.Debited():
+            return -event.amount
+        case CreditAccount.Refunded():
+            return event.amount
+        case CreditAccount.PeriodReset():
+            return -event.expired
+    return 0
+
+
+def current_period_index(now: datetime) -> int:
+    index = 0
+    while add_months(START, index + 1) <= now:
+        index += 1
+    return index
 
 
 class CreditAccountMachine(RuleBasedStateMachine):
-    """Drives one account with valid and invalid commands, against a plain model of the ledger."""
+    """Drives one account with valid and invalid commands, against a plain model of its balances.
+
+    The model keeps the allowance and top-ups apart, and what came in and went out by kind; each
+    job's Charge is kept here, as a job would keep it.
+    """
+
+    jobs = Bundle("jobs")
 
     def __init__(self) -> None:
         super().__init__()
-        self.account = CreditAccount.open(uuid4(), "pro", START)
+        self.account = CreditAccount.open(uuid4(), "pro", START, PRICING)
         self.history = list(self.account.collect_events())
-        self.granted = 0
+        self.now = START
+        self.charges: dict[UUID, Charge] = {}
+        self.references = {"allowance:0"}
+        self.plan, self.next_plan, self.period_index = "pro", None, 0
+        self.allowance, self.topup = PRICING.pro, 0
+        self.granted = PRICING.pro
+        self.topped_up = 0
+        self.added = 0
+        self.removed = 0
         self.debited = 0
         self.refunded = 0
-        self.references: set[str] = set()
-        self.charged: dict[UUID, int] = {}
-        self.given_back: dict[UUID, int] = {}
+        self.expired = 0
 
-    def _collect(self) -> list:
+    def _collect(self) -> list[Any]:
         events = list(self.account.collect_events())
         self.history += events
         return events
+
+    # Grants
 
     @rule(kind=st.sampled_from(["grant", "topup"]), amount=st.integers(1, 60), reference=st.sampled_from(REFERENCES))
     def grant(self, kind: str, amount: int, reference: str) -> None:
@@ -462,7 +557,12 @@ class CreditAccountMachine(RuleBasedStateMachine):
         assert len(events) == int(added)
         if added:
             self.references.add(reference)
-            self.granted += amount
+            if kind == "grant":
+                self.allowance += amount
+                self.granted += amount
+            else:
+                self.topup += amount
+                self.topped_up += amount
 
     @rule(kind=st.sampled_from(["grant", "topup"]), amount=st.integers(-5, 0), reference=st.text(max_size=5))
     def grant_nothing(self, kind: str, amount: int, reference: str) -> None:
@@ -470,70 +570,177 @@ class CreditAccountMachine(RuleBasedStateMachine):
             self.account.grant(kind, amount, reference)  # type: ignore[arg-type]
         assert self._collect() == []
 
-    @rule(job_id=st.sampled_from(JOBS), amount=st.integers(1, 60))
-    def debit(self, job_id: UUID, amount: int) -> None:
+    # Debits and refunds
+
+    @rule(target=jobs, amount=st.integers(1, 60))
+    def debit(self, amount: int) -> Any:
+        job_id = uuid4()
         balance = self.account.balance
-        if job_id not in self.charged and amount > balance:
+        if amount > balance:
             with pytest.raises(InsufficientCredits) as raised:
                 self.account.debit(job_id, amount, "image")
             assert (raised.value.required, raised.value.available) == (amount, balance)
             assert self._collect() == []
-            return
-        self.account.debit(job_id, amount, "image")
-        events = self._collect()
-        if job_id in self.charged:
-            assert events == []
-        else:
-            assert len(events) == 1
-            self.charged[job_id] = amount
-            self.debited += amount
+            return multiple()
+        charge = self.account.debit(job_id, amount, "image")
+        assert len(self._collect()) == 1
+        from_allowance = min(amount, self.allowance)
+        assert charge == Charge(amount, from_allowance, amount - from_allowance, period=self.account.period_index)
+        self.allowance -= from_allowance
+        self.topup -= amount - from_allowance
+        self.debited += amount
+        self.charges[job_id] = charge
+        return job_id
 
     @precondition(lambda self: self.account.balance > 0)
-    @rule(job_id=st.sampled_from(JOBS), data=st.data())
-    def debit_at_most_balance(self, job_id: UUID, data: st.DataObject) -> None:
-        self.debit(job_id, data.draw(st.integers(1, self.account.balance)))
+    @rule(target=jobs, data=st.data())
+    def debit_at_most_balance(self, data: st.DataObject) -> Any:
+        return self.debit(data.draw(st.integers(1, self.account.balance)))
 
-    @rule(job_id=st.sampled_from(JOBS), amount=st.integers(-5, 60))
+    @rule(job_id=jobs, amount=st.integers(-5, 60))
     def refund(self, job_id: UUID, amount: int) -> None:
-        remainder = self.charged.get(job_id, 0) - self.given_back.get(job_id, 0)
-        expected = max(0, min(amount, remainder))
+        charge = self.charges[job_id]
+        expected = max(0, min(amount, charge.refundable))
+        refund = charge.refund(amount)
 
-        refunded = self.account.refund(job_id, amount, "failed")
+        refunded = self.account.refund(job_id, "image", refund, "failed")
 
-        assert refunded == expected
+        assert refunded == refund.amount == expected
         assert len(self._collect()) == int(expected > 0)
-        self.given_back[job_id] = self.given_back.get(job_id, 0) + refunded
+        self.charges[job_id] = charge.after(refund)
+        self.allowance += refund.to_allowance
+        self.topup += refund.to_topup
         self.refunded += refunded
 
-    @invariant()
-    def balance_is_grants_minus_debits_plus_refunds(self) -> None:
-        assert self.account.balance == self.granted - self.debited + self.refunded >= 0
+    # Adjustments
+
+    @rule(amount=st.integers(-80, 80).filter(bool), reference=st.sampled_from([*REFERENCES, "adj:0", "adj:1", "adj:2"]))
+    def adjust(self, amount: int, reference: str) -> None:
+        balance = self.account.balance
+        if reference in self.references:
+            assert self.account.adjust(amount, reference, "correction") is False
+            assert self._collect() == []
+            return
+        if -amount > balance:
+            with pytest.raises(InsufficientCredits) as raised:
+                self.account.adjust(amount, reference, "correction")
+            assert (raised.value.required, raised.value.available) == (-amount, balance)
+            assert self._collect() == []
+            return
+        assert self.account.adjust(amount, reference, "correction") is True
+        assert len(self._collect()) == 1
+        self.references.add(reference)
+        if amount > 0:
+            self.topup += amount
+            self.added += amount
+        else:
+            from_allowance = min(-amount, self.allowance)
+            self.allowance -= from_allowance
+            self.topup -= -amount - from_allowance
+            self.removed += -amount
+
+    @rule(reference=st.text(max_size=5))
+    def adjust_by_nothing(self, reference: str) -> None:
+        with pytest.raises(InvalidAmount):
+            self.account.adjust(0, reference, "nothing")
+        assert self._collect() == []
+
+    # Periods and plans
+
+    @rule(hours=st.integers(0, 24 * 70))
+    def renew(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+        due = self.now >= add_months(START, self.period_index + 1)
+
+        renewed = self.account.renew(self.now, PRICING)
+
+        events = self._collect()
+        assert renewed is due
+        if not due:
+            assert events == []
+            return
+        reset, granted = events
+        assert isinstance(reset, CreditAccount.PeriodReset)
+        assert isinstance(granted, CreditAccount.Granted)
+        self.period_index = current_period_index(self.now)
+        self.plan, self.next_plan = self.next_plan or self.plan, None
+        assert (reset.period_index, reset.period_start, reset.expired) == (
+            self.period_index,
+            add_months(START, self.period_index),
+            self.allowance,
+        )
+        assert (granted.reference, granted.amount) == (f"allowance:{self.period_index}", PRICING.monthly_credits(self.plan))
+        self.expired += self.allowance
+        self.allowance = PRICING.monthly_credits(self.plan)
+        self.granted += self.allowance
+        self.references.add(granted.reference)
+
+    @rule(plan=st.sampled_from(PLANS), hours=st.integers(0, 24 * 10))
+    def change_plan(self, plan: str, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+        self.account.change_plan(plan, self.now, PRICING)
+        events = self._collect()
+        if plan == (self.next_plan or self.plan):
+            assert events == []
+            return
+        changed, *granted = events
+        assert isinstance(changed, CreditAccount.PlanChanged)
+        old, new = PRICING.monthly_credits(self.plan), PRICING.monthly_credits(plan)
+        if new <= old:
+            assert (changed.immediate, granted) == (False, [])
+            self.next_plan = plan
+            return
+        assert changed.immediate is True
+        self.plan, self.next_plan = plan, None
+        end, start = add_months(START, self.period_index + 1), add_months(START, self.period_index)
+        at_most = prorated(new - old, start, end, self.now)
+        extra = sum(event.amount for event in granted)
+        assert 0 <= extra <= at_most
+        if granted:
+            (grant,) = granted
+            assert grant.reference == f"upgrade:{self.period_index}:{plan}"
+            self.references.add(grant.reference)
+        self.allowance += extra
+        self.granted += extra
+
+    @rule(plan=st.text(max_size=10).filter(lambda name: name not in PLANS))
+    def change_to_an_unknown_plan(self, plan: str) -> None:
+        with pytest.raises(UnknownPlan):
+            self.account.change_plan(plan, self.now, PRICING)
+        assert self._collect() == []
+
+    # Invariants
 
     @invariant()
     def balances_are_never_negative(self) -> None:
         assert self.account.allowance >= 0
         assert self.account.topup >= 0
+        assert self.account.balance == self.account.allowance + self.account.topup >= 0
+
+    @invariant()
+    def balances_are_the_models(self) -> None:
+        assert (self.account.allowance, self.account.topup) == (self.allowance, self.topup)
+        assert (self.account.plan, self.account.next_plan, self.account.period_index) == (self.plan, self.next_plan, self.period_index)
+
+    @invariant()
+    def balance_is_the_sum_of_signed_ledger_movements(self) -> None:
+        assert self.account.balance == (
+            self.granted + self.topped_up + self.added - self.debited - self.removed + self.refunded - self.expired
+        )
+        assert self.account.balance == sum(signed_movement(event) for event in self.history)
 
     @invariant()
     def no_job_is_refunded_more_than_it_was_charged(self) -> None:
-        for job_id, amount in self.charged.items():
-            assert 0 <= self.given_back.get(job_id, 0) <= amount
-            assert self.account.charged_for(job_id) == amount
+        for charge in self.charges.values():
+            assert 0 <= charge.refunded_topup <= charge.from_topup
+            assert 0 <= charge.refunded_allowance <= charge.from_allowance
+            assert 0 <= charge.refundable <= charge.amount
 
     @invariant()
-    def used_this_period_is_debits_minus_refunds(self) -> None:
-        assert self.account.used_this_period == self.debited - self.refunded
-
-    @invariant()
-    def replaying_the_history_gives_the_same_balances(self) -> None:
+    def replaying_the_history_gives_the_same_account(self) -> None:
         replayed = rebuilt(self.history)
-        assert (replayed.allowance, replayed.topup, replayed.used_this_period, replayed.version) == (
-            self.account.allowance,
-            self.account.topup,
-            self.account.used_this_period,
-            self.account.version,
-        )
-        assert replayed.charges == self.account.charges
+        fields = ("allowance", "topup", "plan", "next_plan", "period_index", "period_start", "references", "used_this_period", "version")
+        assert {name: getattr(replayed, name) for name in fields} == {name: getattr(self.account, name) for name in fields}
 
 
 def test_any_command_sequence_when_run_then_ledger_invariants_hold_after_every_step() -> None:

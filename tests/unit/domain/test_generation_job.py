@@ -1,4 +1,5 @@
-"""GenerationJob: attempts under a lease, outcomes only from the current attempt, one end."""
+"""GenerationJob: attempts under a lease, outcomes only from the current attempt, one end; it keeps
+the Charge it was requested with, so it is never refunded more than it was charged."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.application import project_aggregate
+from hypothesis import given
+from hypothesis import strategies as st
 
+from domain.credit_account import Charge, Refund
 from domain.errors import InvalidState
 from domain.generation_job import GenerationJob, JobNotStartable, StaleAttempt
 
@@ -16,13 +20,14 @@ LEASE = timedelta(minutes=2)
 VARIANTS = [{"hook": "Run lighter.", "body": "Recycled foam.", "cta": "Shop now", "hashtags": []}]
 
 
-def queued_job(cost: int = 3) -> GenerationJob:
+def queued_job(cost: int = 3, charge: Charge | None = None) -> GenerationJob:
+    """A job charged `charge`, or `cost` credits all from the allowance."""
     job = GenerationJob.request(
         job_id=uuid4(),
         workspace_id=uuid4(),
         job_type="image",
         input={"prompt": "a running shoe"},
-        cost=cost,
+        charge=Charge(cost, from_allowance=cost, from_topup=0) if charge is None else charge,
         fingerprint="fp-1",
         campaign_id=None,
         outputs=1,
@@ -31,8 +36,8 @@ def queued_job(cost: int = 3) -> GenerationJob:
     return job
 
 
-def started_job(cost: int = 3) -> tuple[GenerationJob, int]:
-    job = queued_job(cost)
+def started_job(cost: int = 3, charge: Charge | None = None) -> tuple[GenerationJob, int]:
+    job = queued_job(cost, charge)
     attempt = job.start("worker-1", NOW, NOW + LEASE)
     job.collect_events()
     return job, attempt
@@ -45,6 +50,21 @@ def test_requested_job_when_looked_at_then_it_is_queued() -> None:
     job = queued_job()
 
     assert (job.status, job.attempts, job.lease_until, job.is_terminal) == ("queued", 0, None, False)
+
+
+def test_requested_job_when_looked_at_then_it_keeps_its_charge() -> None:
+    job = queued_job(charge=Charge(8, from_allowance=5, from_topup=3))
+
+    assert (job.cost, job.charge, job.credits_refunded) == (8, Charge(8, 5, 3), 0)
+
+
+def test_requested_job_when_looked_at_then_event_records_cost_and_split() -> None:
+    job = GenerationJob.request(uuid4(), uuid4(), "image", {"prompt": "shoe"}, Charge(8, 5, 3), "fp-1", None, 1)
+
+    (requested,) = job.collect_events()
+
+    assert isinstance(requested, GenerationJob.Requested)
+    assert (requested.cost, requested.charged_from_allowance, requested.charged_from_topup) == (8, 5, 3)
 
 
 def test_queued_job_when_started_then_it_is_processing_under_a_lease() -> None:
@@ -193,7 +213,23 @@ def test_processing_job_when_failed_by_current_attempt_then_whole_cost_is_refund
 
     refund = job.fail(attempt, "provider_error", "The provider is down.")
 
-    assert (refund, job.credits_refunded, job.status) == (40, 40, "failed")
+    assert (refund, job.credits_refunded, job.status) == (Refund(to_allowance=40, to_topup=0), 40, "failed")
+
+
+def test_job_charged_from_both_balances_when_failed_then_each_balance_gets_its_part_back() -> None:
+    job, attempt = started_job(charge=Charge(8, from_allowance=5, from_topup=3))
+
+    refund = job.fail(attempt, "provider_error", "The provider is down.")
+
+    assert refund == Refund(to_allowance=5, to_topup=3)
+
+
+def test_failed_job_when_looked_at_then_nothing_is_left_to_refund() -> None:
+    job, attempt = started_job(charge=Charge(8, from_allowance=5, from_topup=3))
+
+    job.fail(attempt, "provider_error", "The provider is down.")
+
+    assert (job.charge.refundable, job.charge.refund(8)) == (0, Refund(0, 0))
 
 
 def test_processing_job_when_failed_then_error_is_recorded() -> None:
@@ -206,13 +242,13 @@ def test_processing_job_when_failed_then_error_is_recorded() -> None:
 
 
 def test_processing_job_when_failed_then_event_names_the_attempt_and_refund() -> None:
-    job, attempt = started_job(cost=3)
+    job, attempt = started_job(charge=Charge(8, from_allowance=5, from_topup=3))
 
     job.fail(attempt, "provider_error", "The provider is down.")
 
     (failed,) = job.collect_events()
     assert isinstance(failed, GenerationJob.Failed)
-    assert (failed.attempt, failed.refunded) == (attempt, 3)
+    assert (failed.attempt, failed.refunded, failed.refund_to_allowance, failed.refund_to_topup) == (attempt, 8, 5, 3)
 
 
 def test_queued_job_when_failed_without_attempt_then_whole_cost_is_refunded() -> None:
@@ -220,7 +256,7 @@ def test_queued_job_when_failed_without_attempt_then_whole_cost_is_refunded() ->
 
     refund = job.fail(None, "expired", "No worker picked the job up.")
 
-    assert (refund, job.status, job.credits_refunded) == (3, "failed", 3)
+    assert (refund.amount, job.status, job.credits_refunded) == (3, "failed", 3)
 
 
 def test_failed_job_when_failed_again_without_attempt_then_raises_and_refunds_nothing_more() -> None:
@@ -321,10 +357,45 @@ def test_failed_job_when_asked_then_nothing_is_consumed() -> None:
 
 
 def test_job_history_when_replayed_then_gives_the_same_job() -> None:
-    job = GenerationJob.request(uuid4(), uuid4(), "copy", {"product": "shoe"}, 1, "fp", uuid4(), 3)
+    job = GenerationJob.request(uuid4(), uuid4(), "copy", {"product": "shoe"}, Charge(3, 1, 2), "fp", uuid4(), 3)
     job.start("worker-1", NOW, NOW + LEASE)
     job.requeue("worker lost")
     second = job.start("worker-2", NOW, NOW + LEASE)
     job.fail(second, "provider_error", "The provider is down.")
 
     assert project_aggregate(None, job.collect_events()) == job
+
+
+# Never refunded more than charged
+
+
+@st.composite
+def charges(draw: st.DrawFn) -> Charge:
+    from_allowance = draw(st.integers(0, 100))
+    from_topup = draw(st.integers(0 if from_allowance else 1, 100))
+    return Charge(from_allowance + from_topup, from_allowance, from_topup)
+
+
+@given(charges(), st.booleans())
+def test_any_charge_when_job_fails_then_refund_is_exactly_the_charge_split_as_charged(charge: Charge, started: bool) -> None:
+    if started:
+        job, attempt = started_job(charge=charge)
+        refund = job.fail(attempt, "provider_error", "The provider is down.")
+    else:
+        job = queued_job(charge=charge)
+        refund = job.fail(None, "expired", "Swept.")
+
+    assert refund == Refund(to_allowance=charge.from_allowance, to_topup=charge.from_topup)
+    assert (job.credits_refunded, job.credits_consumed) == (charge.amount, 0)
+
+
+@given(charges())
+def test_any_failed_job_when_failed_again_then_refunds_nothing_more(charge: Charge) -> None:
+    job, attempt = started_job(charge=charge)
+    job.fail(attempt, "provider_error", "The provider is down.")
+
+    for again in (lambda: job.fail(None, "expired", "Swept."), lambda: job.fail(attempt, "provider_error", "Again.")):
+        with pytest.raises(InvalidState):
+            again()
+
+    assert job.credits_refunded == charge.amount

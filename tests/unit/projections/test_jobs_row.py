@@ -9,8 +9,9 @@ from uuid import uuid4
 
 import pytest
 
-from domain.credit_account import CreditAccount
+from domain.credit_account import Charge, CreditAccount
 from domain.generation_job import GenerationJob
+from domain.pricing import Pricing
 from domain.workspace import Workspace
 from projections.jobs import JobRow, evolve
 
@@ -25,7 +26,7 @@ def new_job(cost: int = 3, outputs: int = 3) -> GenerationJob:
         workspace_id=uuid4(),
         job_type="copy",
         input={"product": {"name": "Stride Runner"}},
-        cost=cost,
+        charge=Charge(cost, from_allowance=cost, from_topup=0),
         fingerprint="fp-1",
         campaign_id=uuid4(),
         outputs=outputs,
@@ -168,9 +169,9 @@ def test_whole_life_when_folded_then_row_agrees_with_the_aggregate(ending: str) 
 def test_row_when_evolved_with_another_aggregates_event_then_row_is_unchanged() -> None:
     job = new_job()
     row = fold(job.collect_events())
-    account = CreditAccount.open(job.workspace_id, "pro", NOW)
-    account.grant("grant", 10, reference="allowance")
-    account.debit(job.id, 3, "copy")
+    account = CreditAccount.open(job.workspace_id, "pro", NOW, Pricing())
+    charge = account.debit(job.id, 3, "copy")
+    account.refund(job.id, "copy", charge.refund(3), "failed")
     workspace = Workspace.open(job.workspace_id, "Acme")
 
     assert fold([*account.collect_events(), *workspace.collect_events()], row) == row
