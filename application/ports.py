@@ -31,6 +31,40 @@ class CopyBrief(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbi
     custom_instructions: Annotated[str, Meta(max_length=500)] | None = None
 
 
+ImageStyle = Literal["product_hero", "lifestyle", "minimal", "bold", "seasonal"]
+ImageAspect = Literal["1:1", "9:16", "4:5", "16:9"]
+VideoAspect = Literal["9:16", "1:1", "16:9"]
+
+
+class ImageBrief(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """What an image job asks for: the `input` of an `image` job."""
+
+    prompt: Annotated[str, Meta(min_length=5, max_length=1000)]
+    style: ImageStyle = "product_hero"
+    aspect_ratio: ImageAspect = "1:1"
+    count: Annotated[int, Meta(ge=1, le=4)] = 1
+    headline: Annotated[str, Meta(max_length=120)] | None = None
+
+
+class VideoBrief(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """What a video job asks for: the `input` of a `video` job."""
+
+    script: Annotated[str, Meta(min_length=10, max_length=2000)]
+    avatar_url: Annotated[str, Meta(max_length=2048, pattern=r"^https?://")] | None = None
+    voice_id: Annotated[str, Meta(max_length=64)] = "male-1"
+    aspect_ratio: VideoAspect = "9:16"
+
+
+class MediaFile(msgspec.Struct, frozen=True, kw_only=True):
+    """One produced file: its bytes and what a client needs to show it."""
+
+    content: bytes
+    mime: str
+    width: int
+    height: int
+    duration_seconds: float | None = None
+
+
 class CopyVariant(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     hook: str
     body: str
@@ -50,6 +84,17 @@ class ProviderError(Exception):
 
 class CopyWriter(Protocol):
     def write(self, brief: CopyBrief) -> list[CopyVariant]: ...
+
+
+class ImageMaker(Protocol):
+    def make(self, brief: ImageBrief, index: int) -> MediaFile:
+        """The `index`-th image (0-based) of the brief; one call per image, so a job reports progress
+        and keeps what it made when a later image fails."""
+        ...
+
+
+class VideoMaker(Protocol):
+    def make(self, brief: VideoBrief) -> MediaFile: ...
 
 
 class Clock(Protocol):

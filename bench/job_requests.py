@@ -434,7 +434,7 @@ it moved away.
 
 The whole system runs during the load, as `pressroom up` starts it: each accepted job is also
 relayed to Kafka, started and completed by the generation worker (two more saves on the same
-events table) and projected into three read models, all on the same two cores. A one-off
+events table) and projected into the read models, all on the same two cores. A one-off
 measurement by hand on 2026-11-22 (not repeated by this bench), one request at a time on a
 warm system: `POST /v1/jobs` took a median 45 ms with the background processes running and
 18 ms with them paused (SIGSTOP), so most of a request's cost is the work it causes downstream.

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 import psycopg
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -181,3 +182,20 @@ def test_usage_over_several_days_and_types_matches_a_hand_computed_fixture(conta
     assert [(d.date.day, d.credits) for d in seen.daily] == [(31, 0), (1, 7), (2, 0), (3, 1), (4, 0), (5, 6), (6, 0)]
     assert seen.by_type == {"copy": 2, "image": 12, "video": 0}
     assert (seen.period_days, seen.total_credits, seen.lifetime) == (7, 14, 54)
+
+
+def test_price_change_does_not_alter_the_cost_of_a_job_already_requested(make_container) -> None:  # type: ignore[no-untyped-def]
+    before: Container = make_container(cost_copy=2)
+    after = Container(msgspec.structs.replace(before.settings, cost_copy=5))
+    try:
+        workspace_id = before.app.create_workspace("Acme")[0].id
+        job = before.app.request_job(workspace_id, "copy", BRIEF, 1).job
+
+        attempt = after.app.start_job(job.id, "w").attempts  # type: ignore[union-attr]
+        after.app.fail_job(job.id, attempt, "provider_error", "no", retryable=False)
+        second = after.app.request_job(workspace_id, "copy", BRIEF, 1).job
+
+        assert (job.cost, after.app.get_job(workspace_id, job.id).credits_refunded, second.cost) == (2, 2, 5)
+        assert after.app.credit_account(workspace_id).balance == 45
+    finally:
+        after.close()
