@@ -21,14 +21,15 @@ from adapters.generation_worker import GenerationWorker
 from adapters.integration_events import dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
 from adapters.lemonsqueezy import LemonSqueezy
+from adapters.media import LocalMediaStore, MediaSigner
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
-from application.ports import Clock
+from application.ports import Clock, CopyWriter, ImageMaker, VideoMaker
 from application.pressroom import Pressroom
 from projections.catalog import READ_MODELS
 from projections.credit_accounts import due_for_renewal
 from projections.engine import LogFollower, ProjectionView
-from projections.jobs import unfinished_jobs
+from projections.jobs import overdue_jobs, unfinished_jobs
 
 log = structlog.get_logger()
 
@@ -65,6 +66,7 @@ class Container:
                     max_attempts=self.settings.job_max_attempts,
                     pricing=self.settings.pricing(),
                     clock=self.clock,
+                    media=self.media_store,
                 )
             return self._app
 
@@ -82,6 +84,16 @@ class Container:
     def payments(self) -> LemonSqueezy:
         packs = {variant: int(amount) for variant, amount in parse_pairs(self.settings.credit_packs).items()}
         return LemonSqueezy(self.settings.billing_webhook_secret, packs, parse_pairs(self.settings.billing_plans))
+
+    @property
+    def media_store(self) -> LocalMediaStore:
+        return LocalMediaStore(self.settings.data_dir / "media")
+
+    @property
+    def signer(self) -> MediaSigner:
+        if not self.settings.secret_key:
+            raise SystemExit("PRESSROOM_SECRET_KEY is not set: run `pressroom up`, which makes one, or set it.")
+        return MediaSigner(self.settings.secret_key)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -164,7 +176,7 @@ class Container:
 
     def run_generation_worker(self, stop: threading.Event) -> None:
         bootstrap = self.kafka_bootstrap
-        worker = GenerationWorker(self.app, LocalCopyProvider(), process_name("worker", self.settings))
+        worker = GenerationWorker(self.app, *providers(self.settings), process_name("worker", self.settings))
         namespace = self.settings.kafka_namespace
         loop = ConsumerLoop(
             consumer(self.settings, f"{namespace}-generation", [topic_for("jobs", namespace)]),
@@ -175,10 +187,15 @@ class Container:
         self._run_with_heartbeat("worker", stop, loop.run)
 
     def sweep_once(self) -> int:
-        """Re-drives every job nobody is working on; returns how many."""
+        """Expires jobs that made no progress before their deadline, then re-drives every job nobody
+        is working on; returns how many jobs it changed."""
         now = self.clock.now()
+        deadline = timedelta(seconds=self.settings.job_deadline_seconds)
+        expired = sum(self.app.expire_job(job_id, deadline) for job_id in overdue_jobs(self.pool, no_progress_since=now - deadline))
+        if expired:
+            log.info("jobs_expired", count=expired)
         stale_before = now - timedelta(seconds=self.settings.requeue_after_seconds)
-        redriven = 0
+        redriven = expired
         for job_id in unfinished_jobs(self.pool, idle_since=stale_before, lease_over_at=now):
             if self.app.redrive_job(job_id, stale_before):
                 redriven += 1
@@ -203,3 +220,11 @@ class Container:
                     log.error("sweep_failed", error=repr(error))
 
         self._run_with_heartbeat("sweeper", stop, sweep)
+
+
+def providers(settings: Settings) -> tuple[CopyWriter, ImageMaker, VideoMaker]:
+    """The copy writer, image maker and video maker that settings choose; `local` ones need no key."""
+    from adapters.image_local import LocalImageMaker
+    from adapters.video_local import LocalVideoMaker
+
+    return LocalCopyProvider(), LocalImageMaker(), LocalVideoMaker()

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
-from application.ports import Clock
+from application.ports import Clock, MediaStore
 from application.pressroom import Pressroom
 from domain.pricing import Pricing
 
@@ -49,6 +49,7 @@ def open_application(
     max_attempts: int = 3,
     pricing: Pricing | None = None,
     clock: Clock | None = None,
+    media: MediaStore | None = None,
 ) -> Pressroom:
     return Pressroom(
         eventstore_env(database_url, pool_size=pool_size, create_tables=create_tables),
@@ -56,4 +57,5 @@ def open_application(
         pricing=pricing,
         lease=timedelta(seconds=lease_seconds),
         max_attempts=max_attempts,
+        media=media,
     )

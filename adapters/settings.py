@@ -25,6 +25,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_lease_seconds: float = 120.0
     job_max_attempts: int = 3
     requeue_after_seconds: float = 30.0
+    job_deadline_seconds: float = 900.0
     sweep_interval_seconds: float = 5.0
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000

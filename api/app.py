@@ -21,6 +21,7 @@ from adapters.bootstrap import Container
 from adapters.settings import Settings
 from api.auth import ApiKeyAuthentication, key_of, principal_of
 from api.controllers.admin import AdminController
+from api.controllers.assets import AssetsController, MediaController
 from api.controllers.billing import BillingController
 from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
@@ -75,7 +76,17 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         container.close()
 
     return Litestar(
-        route_handlers=[AdminController, BillingController, WorkspaceController, CreditsController, JobsController, HealthController, docs],
+        route_handlers=[
+            AdminController,
+            BillingController,
+            AssetsController,
+            MediaController,
+            WorkspaceController,
+            CreditsController,
+            JobsController,
+            HealthController,
+            docs,
+        ],
         dependencies={
             "container": Provide(provide_container),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -83,6 +94,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         },
         middleware=[request_id_middleware, DefineMiddleware(ApiKeyAuthentication, container=container)],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Uploads are up to 10 MB, so their base64 JSON bodies up to about 14 MB.
+        request_max_body_size=16 * 1024 * 1024,
         state=State({"container": container}),
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(

@@ -87,6 +87,17 @@ def _admin_token(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def _secret_key(settings: Settings) -> str:
+    """The key that signs media URLs: configured, or generated into the data directory on the first run."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _first_key(container: Container, data_dir: Path) -> tuple[UUID, str]:
     """The first workspace's id and a fresh key for it: made on the first run, a new key on each later one."""
     record = data_dir / "first_workspace.json"
@@ -145,6 +156,7 @@ def up(settings: Settings) -> None:
         settings = msgspec.structs.replace(
             settings,
             admin_token=_admin_token(settings),
+            secret_key=_secret_key(settings),
             # Tansu holds a consumer-group join for half the session timeout: keep it short here.
             kafka_session_timeout_ms=6000 if broker else settings.kafka_session_timeout_ms,
             kafka_heartbeat_interval_ms=1000 if broker else settings.kafka_heartbeat_interval_ms,

@@ -13,6 +13,7 @@ from litestar.types import ExceptionHandlersMap
 
 from adapters.lemonsqueezy import InvalidSignature, MalformedNotice
 from application.pressroom import Conflict, Unauthenticated
+from domain.asset import MediaTooLarge, UnsupportedMedia
 from domain.errors import DomainError, IdempotencyKeyReused, InsufficientCredits, InvalidState, NotFound
 from projections.paging import InvalidCursor
 
@@ -23,6 +24,8 @@ PROBLEM = "application/problem+json"
 STATUS_OF: dict[type[Exception], int] = {
     NotFound: 404,
     InvalidState: 409,
+    UnsupportedMedia: 415,
+    MediaTooLarge: 413,
     Conflict: 409,
     InsufficientCredits: 402,
     IdempotencyKeyReused: 422,

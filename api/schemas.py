@@ -209,8 +209,44 @@ class JobError(Schema):
     message: str
 
 
-class CopyResult(Schema):
-    variants: list[dict[str, Any]]
+class AssetRef(Schema):
+    id: UUID
+    type: Literal["image", "video"]
+    mime: str
+    url: str
+    width: int
+    height: int
+
+
+class JobResult(Schema, omit_defaults=True):
+    """`variants` for copy jobs, `assets` for image and video jobs."""
+
+    variants: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
+    assets: list[AssetRef] | msgspec.UnsetType = msgspec.UNSET
+
+
+class AssetOut(Schema):
+    id: UUID
+    job_id: UUID | None
+    campaign_id: UUID | None
+    type: Literal["image", "video"]
+    mime: str
+    url: str
+    width: int
+    height: int
+    bytes: int
+    created_at: datetime
+
+
+class UploadAsset(Input):
+    filename: Annotated[str, Meta(min_length=1, max_length=200)]
+    mime: Literal["image/png", "image/jpeg", "image/webp", "video/mp4"]
+    content_base64: Annotated[str, Meta(min_length=1, max_length=14_000_000)]
+
+
+class JobProgress(Schema):
+    status: JobStatus
+    progress: Progress
 
 
 class JobOut(Schema):
@@ -223,7 +259,7 @@ class JobOut(Schema):
     credits_reserved: int
     credits_consumed: int
     credits_refunded: int
-    result: CopyResult | None
+    result: JobResult | None
     error: JobError | None
     attempts: int
     created_at: datetime

@@ -97,5 +97,13 @@ class VideoMaker(Protocol):
     def make(self, brief: VideoBrief) -> MediaFile: ...
 
 
+class MediaStore(Protocol):
+    def put(self, key: str, content: bytes) -> None: ...
+
+    def inspect(self, content: bytes) -> tuple[str, int, int] | None:
+        """(mime, width, height) read from the bytes themselves; None when it is no media we take."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...

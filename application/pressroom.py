@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import secrets
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
@@ -21,10 +23,11 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Tr
 
 from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
 from application.metadata import MetadataMapper
-from application.ports import Clock
+from application.ports import Clock, MediaFile, MediaStore
 from domain.api_key import SECRET_PREFIX, ApiKey
+from domain.asset import Asset, UnsupportedMedia
 from domain.base import WorkspaceAggregate
-from domain.credit_account import CreditAccount
+from domain.credit_account import CreditAccount, Refund
 from domain.errors import DomainError, NotFound
 from domain.generation_job import GenerationJob, JobNotStartable, StaleAttempt
 from domain.idempotency_key import IdempotencyKey
@@ -100,13 +103,21 @@ class Pressroom(Application[UUID]):
         pricing: Pricing | None = None,
         lease: timedelta = timedelta(seconds=120),
         max_attempts: int = 3,
+        media: MediaStore | None = None,
     ) -> None:
         super().__init__(env)
+        self._media = media
         self.clock = clock
         self.pricing = pricing or Pricing()
         self.lease = lease
         self.max_attempts = max_attempts
         self._account_locks = [threading.RLock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+
+    @property
+    def media(self) -> MediaStore:
+        if self._media is None:
+            raise RuntimeError("this Pressroom was built without a media store")
+        return self._media
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MetadataMapper(transcoder=self.construct_transcoder())
@@ -320,10 +331,88 @@ class Pressroom(Application[UUID]):
         return True
 
     def _fail(self, job: GenerationJob, attempt: int | None, code: str, message: str) -> None:
+        self._end_job(job, lambda job: job.fail(attempt, code, message))
+
+    def _end_job(self, job: GenerationJob, end: Callable[[GenerationJob], Refund]) -> None:
+        """Ends the job and refunds what it did not produce, in one save with the account."""
         with self._account_exclusively(job.workspace_id):
             account = self.credit_account(job.workspace_id)
-            account.refund(job.id, job.job_type, job.fail(attempt, code, message), reason="failed")
+            refund = end(job)
+            account.refund(job.id, job.job_type, refund, reason=job.status)
             self.save(job, account)
+
+    @retry_on_conflict
+    def record_output(self, job_id: UUID, attempt: int, index: int, file: MediaFile) -> bool:
+        """Stores one output of the current attempt as an asset; False when the attempt is no longer
+        current (canceled, expired, superseded), and the worker should stop."""
+        job = self._get(GenerationJob, job_id)
+        if job.status != "processing" or job.attempts != attempt:
+            return False
+        asset = self._store_media(job.workspace_id, f"{job.job_type}-{index + 1}", file.content, file, job)
+        job.produce(attempt, index, asset.summary(), self.clock.now() + self.lease)
+        self.save(job, asset)
+        return True
+
+    @retry_on_conflict
+    def finish_job(self, job_id: UUID, attempt: int, failure: tuple[str, str] | None = None) -> bool:
+        """Ends a media job once every output was tried; False when the attempt was no longer current."""
+        job = self._get(GenerationJob, job_id)
+        if job.status != "processing" or job.attempts != attempt:
+            return False
+        self._end_job(job, lambda job: job.finish(attempt, failure))
+        return True
+
+    @retry_on_conflict
+    def cancel_job(self, workspace_id: UUID, job_id: UUID) -> GenerationJob:
+        job = self._get(GenerationJob, job_id, workspace_id)
+        self._end_job(job, GenerationJob.cancel)
+        return job
+
+    @retry_on_conflict
+    def expire_job(self, job_id: UUID, deadline: timedelta) -> bool:
+        """Expires a job that made no progress within `deadline`; False when it is not overdue."""
+        job = self._find(GenerationJob, job_id)
+        if job is None or not job.is_overdue(self.clock.now(), deadline):
+            return False
+        self._end_job(job, lambda job: job.expire(self.clock.now(), deadline))
+        return True
+
+    # Assets
+
+    def upload_asset(self, workspace_id: UUID, filename: str, content: bytes) -> Asset:
+        """Stores a client's file, typed by its bytes, not by what the client says it is."""
+        asset = self._store_media(workspace_id, Path(filename).stem or "upload", content, None, None)
+        self.save(asset)
+        return asset
+
+    def get_asset(self, workspace_id: UUID | None, asset_id: UUID) -> Asset:
+        return self._get(Asset, asset_id, workspace_id)
+
+    def _store_media(self, workspace_id: UUID, stem: str, content: bytes, made: MediaFile | None, job: GenerationJob | None) -> Asset:
+        found = self.media.inspect(content)
+        if found is None:
+            raise UnsupportedMedia("The file is not a PNG, JPEG, WebP image or an MP4 video.")
+        mime, width, height = found
+        if made is not None:
+            width, height = made.width, made.height
+        asset_id = uuid4()
+        filename = f"{safe_name(stem)}.{EXTENSIONS[mime]}"
+        key = f"{workspace_id}/{asset_id}/{filename}"
+        asset = Asset.store(
+            asset_id,
+            workspace_id,
+            mime=mime,
+            width=width,
+            height=height,
+            size=len(content),
+            filename=filename,
+            storage_key=key,
+            job_id=job.id if job else None,
+            campaign_id=job.campaign_id if job else None,
+            duration_seconds=made.duration_seconds if made else None,
+        )
+        self.media.put(key, content)
+        return asset
 
     @retry_on_conflict
     def redrive_job(self, job_id: UUID, stale_before: datetime) -> bool:
@@ -342,6 +431,13 @@ class Pressroom(Application[UUID]):
             job.requeue("lease expired" if lease_over else "not picked up")
             self.save(job)
         return True
+
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
+
+
+def safe_name(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:80] or "file"
 
 
 def _summary(workspace: Workspace, account: CreditAccount) -> WorkspaceSummary:

@@ -7,7 +7,7 @@ ends exactly once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from uuid import UUID
 
@@ -61,6 +61,9 @@ class GenerationJob(WorkspaceAggregate):
         self.started_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.variants: list[dict[str, Any]] = []
+        self.assets: list[dict[str, Any]] = []
+        self.produced_indexes: set[int] = set()
+        self.last_output_at: datetime | None = None
         self.error: dict[str, str] | None = None
         self.charge = Charge(cost, charged_from_allowance, charged_from_topup, period=charged_in_period)
 
@@ -129,53 +132,139 @@ class GenerationJob(WorkspaceAggregate):
         if self.status != "processing" or attempt != self.attempts:
             raise StaleAttempt(f"Attempt {attempt} of job {self.id} is no longer current ({self.status}).")
 
-    class Completed(WorkspaceAggregate.Event):
+    @property
+    def produced(self) -> int:
+        """Outputs made so far: the copy job's variants come all at once, media one by one."""
+        return len(self.assets) if self.job_type != "copy" else (self.outputs if self.status == "completed" else 0)
+
+    def _unconsumed_refund(self) -> Refund:
+        """What goes back when the job ends now: the cost of every output not produced."""
+        consumed = self.cost * self.produced // self.outputs
+        return self.charge.refund(self.charge.refundable - consumed)
+
+    class OutputProduced(WorkspaceAggregate.Event):
         attempt: int
-        variants: list[dict[str, Any]]
+        index: int
+        asset: dict[str, Any]
+        lease_until: datetime
 
         def apply(self, job: GenerationJob) -> None:
-            job.status = "completed"
-            job.variants = self.variants
-            job.completed_at = self.timestamp
-            job.lease_until = None
+            job.assets.append(self.asset)
+            job.produced_indexes.add(self.index)
+            job.lease_until = self.lease_until
+            job.last_output_at = self.timestamp
 
-    def complete(self, attempt: int, variants: list[dict[str, Any]]) -> None:
+    def produce(self, attempt: int, index: int, asset: dict[str, Any], lease_until: datetime) -> None:
+        """Records one output (an image or the video) and extends the attempt's lease."""
         self._check_current(attempt)
-        self._record(self.Completed, attempt=attempt, variants=variants)
+        if index in self.produced_indexes or not 0 <= index < self.outputs:
+            raise InvalidState(f"Output {index} of job {self.id} was already produced or does not exist.")
+        self._record(self.OutputProduced, attempt=attempt, index=index, asset=asset, lease_until=lease_until)
 
-    class Failed(WorkspaceAggregate.Event):
-        attempt: int
-        code: str
-        message: str
+    class Ended(WorkspaceAggregate.Event):
+        """A terminal event: the job is over, and what it did not produce is refunded."""
+
+        status: str
         refunded: int
         refund_to_allowance: int
         refund_to_topup: int
 
         def apply(self, job: GenerationJob) -> None:
-            job.status = "failed"
-            job.error = {"code": self.code, "message": self.message}
+            job.status = cast(Status, self.status)
             job.completed_at = self.timestamp
             job.lease_until = None
             job.charge = job.charge.after(Refund(self.refund_to_allowance, self.refund_to_topup, job.charge.period))
 
+    def _end(self, event_class: type[Ended], status: Status, refund: Refund, **fields: Any) -> Refund:
+        self._record(
+            event_class,
+            status=status,
+            refunded=refund.amount,
+            refund_to_allowance=refund.to_allowance,
+            refund_to_topup=refund.to_topup,
+            **fields,
+        )
+        return refund
+
+    class Completed(Ended):
+        attempt: int
+        variants: list[dict[str, Any]]
+
+        def apply(self, job: GenerationJob) -> None:
+            super().apply(job)
+            job.variants = self.variants
+
+    def complete(self, attempt: int, variants: list[dict[str, Any]]) -> None:
+        """Ends a copy job with its variants."""
+        self._check_current(attempt)
+        self._end(self.Completed, "completed", Refund(0, 0), attempt=attempt, variants=variants)
+
+    class PartiallyCompleted(Ended):
+        attempt: int
+        code: str
+        message: str
+
+        def apply(self, job: GenerationJob) -> None:
+            super().apply(job)
+            job.error = {"code": self.code, "message": self.message}
+
+    class Failed(Ended):
+        attempt: int
+        code: str
+        message: str
+
+        def apply(self, job: GenerationJob) -> None:
+            super().apply(job)
+            job.error = {"code": self.code, "message": self.message}
+
+    def finish(self, attempt: int, failure: tuple[str, str] | None = None) -> Refund:
+        """Ends a media job after every output was tried: completed, partial (the missing outputs
+        refunded) or failed (all refunded). Returns the refund the account owes."""
+        self._check_current(attempt)
+        if self.produced == self.outputs:
+            return self._end(self.Completed, "completed", Refund(0, 0), attempt=attempt, variants=[])
+        code, message = failure or ("output_failed", "Some outputs could not be produced.")
+        return self._end_short(attempt, code, message)
+
     def fail(self, attempt: int | None, code: str, message: str) -> Refund:
-        """Ends the job failed; all its credits go back. Returns the refund the account owes."""
+        """Ends the job failed; what it did not produce goes back. Returns the refund the account owes."""
         if attempt is None:
             if self.is_terminal:
                 raise InvalidState(f"Job {self.id} is already {self.status}.")
         else:
             self._check_current(attempt)
-        refund = self.charge.refund(self.charge.refundable)
-        self._record(
-            self.Failed,
-            attempt=self.attempts,
-            code=code,
-            message=message,
-            refunded=refund.amount,
-            refund_to_allowance=refund.to_allowance,
-            refund_to_topup=refund.to_topup,
-        )
-        return refund
+        return self._end_short(self.attempts, code, message)
+
+    def _end_short(self, attempt: int, code: str, message: str) -> Refund:
+        """Partial when some outputs were made, failed when none; either way the rest is refunded."""
+        ending, status = (self.PartiallyCompleted, "partial") if self.produced else (self.Failed, "failed")
+        return self._end(ending, cast(Status, status), self._unconsumed_refund(), attempt=attempt, code=code, message=message)
+
+    class Canceled(Ended):
+        pass
+
+    def cancel(self) -> Refund:
+        """Stops a queued or processing job; a worker notices at its next output. Unproduced outputs are refunded."""
+        if self.is_terminal:
+            raise InvalidState(f"Job {self.id} is already {self.status}; only queued or processing jobs can be canceled.")
+        return self._end(self.Canceled, "canceled", self._unconsumed_refund())
+
+    class Expired(Ended):
+        pass
+
+    @property
+    def last_progress_at(self) -> datetime:
+        """When the job last moved forward: requested, or its latest output. Starting an attempt is not progress."""
+        return self.last_output_at or self.created_on
+
+    def is_overdue(self, now: datetime, deadline: timedelta) -> bool:
+        return not self.is_terminal and self.last_progress_at + deadline <= now
+
+    def expire(self, now: datetime, deadline: timedelta) -> Refund:
+        """Ends a job that made no progress for `deadline`; unproduced outputs are refunded."""
+        if not self.is_overdue(now, deadline):
+            raise InvalidState(f"Job {self.id} is not overdue.")
+        return self._end(self.Expired, "expired", self._unconsumed_refund())
 
     class Requeued(WorkspaceAggregate.Event):
         reason: str

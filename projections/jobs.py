@@ -36,6 +36,7 @@ class JobRow(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     lease_until: datetime | None = None
+    last_progress_at: datetime
     updated_at: datetime
 
 
@@ -53,6 +54,7 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
                 credits_reserved=event.cost,
                 progress_total=event.outputs,
                 created_at=event.timestamp,
+                last_progress_at=event.timestamp,
                 updated_at=event.timestamp,
             )
         case GenerationJob.Started() if row is not None:
@@ -64,21 +66,22 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
                 started_at=row.started_at or event.timestamp,
                 updated_at=event.timestamp,
             )
-        case GenerationJob.Completed() if row is not None:
+        case GenerationJob.OutputProduced() if row is not None:
             return msgspec.structs.replace(
                 row,
-                status="completed",
-                progress_done=row.progress_total,
-                completed_at=event.timestamp,
-                lease_until=None,
+                progress_done=row.progress_done + 1,
+                lease_until=event.lease_until,
+                last_progress_at=event.timestamp,
                 updated_at=event.timestamp,
             )
-        case GenerationJob.Failed() if row is not None:
+        case GenerationJob.Ended() if row is not None:
+            error = (getattr(event, "code", None), getattr(event, "message", None))
             return msgspec.structs.replace(
                 row,
-                status="failed",
-                error_code=event.code,
-                error_message=event.message,
+                status=cast(Status, event.status),
+                progress_done=row.progress_total if event.status == "completed" else row.progress_done,
+                error_code=error[0],
+                error_message=error[1],
                 credits_refunded=row.credits_refunded + event.refunded,
                 completed_at=event.timestamp,
                 lease_until=None,
@@ -105,7 +108,8 @@ class JobsReadModel:
             campaign_id uuid, input jsonb NOT NULL, credits_reserved int NOT NULL, credits_refunded int NOT NULL,
             progress_done int NOT NULL, progress_total int NOT NULL, attempts int NOT NULL,
             error_code text, error_message text, created_at timestamptz NOT NULL, started_at timestamptz,
-            completed_at timestamptz, lease_until timestamptz, updated_at timestamptz NOT NULL)""",
+            completed_at timestamptz, lease_until timestamptz, last_progress_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS jobs_by_workspace ON jobs (workspace_id, created_at DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (updated_at) WHERE status IN ('queued', 'processing')",
     )
@@ -162,6 +166,16 @@ def list_jobs(
         ).fetchall()
     next_cursor = encode_cursor(rows[limit - 1].created_at.isoformat(), rows[limit - 1].id) if len(rows) > limit else None
     return JobPage(jobs=rows[:limit], next_cursor=next_cursor)
+
+
+def overdue_jobs(pool: ConnectionPool[Any], *, no_progress_since: datetime) -> list[UUID]:
+    """Unfinished jobs that made no progress since then: the sweeper expires them."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT id FROM jobs WHERE status IN ('queued', 'processing') AND last_progress_at < %s ORDER BY last_progress_at LIMIT 500",
+            (no_progress_since,),
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def unfinished_jobs(pool: ConnectionPool[Any], *, idle_since: datetime, lease_over_at: datetime) -> list[UUID]:

@@ -64,6 +64,8 @@ def settings_for(database_url: str, broker: EmbeddedBroker, **overrides: object)
         "kafka_bootstrap": broker.bootstrap,
         "kafka_namespace": f"t{uuid4().hex[:10]}",
         "admin_token": "test-admin-token",
+        "secret_key": "test-secret-key",
+        "data_dir": Path(tempfile.mkdtemp(prefix="pressroom-data-")),
         "allow_private_urls": True,
         "db_pool_size": 10,
         # A consumer-group join waits about half the session timeout on Tansu: keep it short.

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
+import anyio.to_thread
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody, Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from adapters.bootstrap import Container
+from adapters.media import MediaSigner
 from api.errors import RequestInvalid
-from api.schemas import CopyResult, CreateJob, JobAccepted, JobError, JobList, JobOut, JobStatus, JobTypeName, Progress
-from application.ports import CopyBrief
+from api.schemas import (
+    AssetRef,
+    CreateJob,
+    JobAccepted,
+    JobError,
+    JobList,
+    JobOut,
+    JobProgress,
+    JobResult,
+    JobStatus,
+    JobTypeName,
+    Progress,
+)
+from application.ports import CopyBrief, ImageBrief, VideoBrief
 from application.pressroom import Principal
 from domain.generation_job import GenerationJob
 from projections.jobs import JobRow, list_jobs
@@ -21,18 +37,37 @@ from projections.jobs import JobRow, list_jobs
 WAIT_POLL_SECONDS = 0.1
 
 
-def job_out(job: GenerationJob) -> JobOut:
+def job_result(job: GenerationJob, signer: MediaSigner) -> JobResult | None:
+    if job.variants:
+        return JobResult(variants=job.variants)
+    if job.assets:
+        return JobResult(assets=[asset_ref(asset, signer) for asset in job.assets])
+    return None
+
+
+def asset_ref(asset: dict[str, Any], signer: MediaSigner) -> AssetRef:
+    return AssetRef(
+        id=UUID(asset["id"]),
+        type=asset["type"],
+        mime=asset["mime"],
+        url=signer.url(UUID(asset["id"]), asset["filename"]),
+        width=asset["width"],
+        height=asset["height"],
+    )
+
+
+def job_out(job: GenerationJob, signer: MediaSigner) -> JobOut:
     return JobOut(
         id=job.id,
         type=job.job_type,
         status=job.status,
         campaign_id=job.campaign_id,
         input=job.input,
-        progress=Progress(done=job.outputs if job.status == "completed" else 0, total=job.outputs),
+        progress=Progress(done=job.produced, total=job.outputs),
         credits_reserved=job.cost,
         credits_consumed=job.credits_consumed,
         credits_refunded=job.credits_refunded,
-        result=CopyResult(variants=job.variants) if job.variants else None,
+        result=job_result(job, signer),
         error=JobError(**job.error) if job.error else None,
         attempts=job.attempts,
         created_at=job.created_on,
@@ -62,15 +97,34 @@ def job_row_out(row: JobRow) -> JobOut:
     )
 
 
+BRIEFS: dict[str, type[CopyBrief | ImageBrief | VideoBrief]] = {"copy": CopyBrief, "image": ImageBrief, "video": VideoBrief}
+
+
 def parse_input(data: CreateJob) -> tuple[dict[str, Any], int]:
     """The job's input, validated and with defaults filled in, and how many outputs it asks for."""
-    if data.type != "copy":
-        raise RequestInvalid.at("type", f"'{data.type}' jobs are not available on this server yet; 'copy' is.")
     try:
-        brief = msgspec.convert(data.input, CopyBrief)
+        brief = msgspec.convert(data.input, BRIEFS[data.type])
     except msgspec.ValidationError as error:
         raise RequestInvalid.from_msgspec(error, "input") from None
-    return msgspec.to_builtins(brief), brief.count
+    return msgspec.to_builtins(brief), getattr(brief, "count", 1)
+
+
+STREAM_POLL_SECONDS = 0.25
+
+
+async def progress_stream(container: Container, job: GenerationJob) -> AsyncIterator[ServerSentEventMessage]:
+    """One message per change of status or progress, the first at once; the stream ends with the terminal status."""
+    seen: tuple[str, int] | None = None
+    while True:
+        state = (job.status, job.produced)
+        if state != seen:
+            seen = state
+            body = JobProgress(status=job.status, progress=Progress(done=job.produced, total=job.outputs))
+            yield ServerSentEventMessage(data=msgspec.json.encode(body).decode(), event="job", id=str(job.version))
+        if job.is_terminal:
+            return
+        await anyio.sleep(STREAM_POLL_SECONDS)
+        job = await anyio.to_thread.run_sync(container.app.get_job, job.workspace_id, job.id)
 
 
 class JobsController(Controller):
@@ -115,7 +169,7 @@ class JobsController(Controller):
             time.sleep(WAIT_POLL_SECONDS)
             job = container.app.get_job(principal.workspace_id, job.id)
         if wait and job.is_terminal:
-            return Response(job_out(job), status_code=200)
+            return Response(job_out(job, container.signer), status_code=200)
         accepted = JobAccepted(
             job_id=job.id,
             status=job.status,
@@ -128,7 +182,21 @@ class JobsController(Controller):
 
     @get("/{job_id:uuid}", sync_to_thread=True, summary="One job, as it is now")
     def job(self, principal: Principal, job_id: FromPath[UUID], container: Container) -> JobOut:
-        return job_out(container.app.get_job(principal.workspace_id, job_id))
+        return job_out(container.app.get_job(principal.workspace_id, job_id), container.signer)
+
+    @post(
+        "/{job_id:uuid}/cancel",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Cancel a queued or processing job; what it did not produce is refunded. A terminal job is 409.",
+    )
+    def cancel(self, principal: Principal, job_id: FromPath[UUID], container: Container) -> JobOut:
+        return job_out(container.app.cancel_job(principal.workspace_id, job_id), container.signer)
+
+    @get("/{job_id:uuid}/events", summary="Server-sent events of the job's status and progress, until it is terminal")
+    async def events(self, principal: Principal, job_id: FromPath[UUID], container: Container) -> ServerSentEvent:
+        job = await anyio.to_thread.run_sync(container.app.get_job, principal.workspace_id, job_id)
+        return ServerSentEvent(progress_stream(container, job))
 
     @get("/", sync_to_thread=True, summary="The workspace's jobs, newest first (without their results)")
     def jobs(

@@ -56,6 +56,7 @@ def test_requested_event_when_evolved_from_nothing_then_row_is_queued() -> None:
         progress_total=4,
         attempts=0,
         created_at=requested.timestamp,
+        last_progress_at=requested.timestamp,
         updated_at=requested.timestamp,
     )
 

@@ -1,0 +1,8 @@
+"""Real HTTP fakes of outside services, started on loopback by the tests that use them."""
+
+from tests.fakes.fal import FakeFal
+from tests.fakes.heygen import FakeHeyGen
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.servers import FakeServer, Reply, Seen, tiny_mp4, tiny_png
+
+__all__ = ["FakeFal", "FakeHeyGen", "FakeOpenAI", "FakeServer", "Reply", "Seen", "tiny_mp4", "tiny_png"]
