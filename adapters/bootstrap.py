@@ -223,8 +223,41 @@ class Container:
 
 
 def providers(settings: Settings) -> tuple[CopyWriter, ImageMaker, VideoMaker]:
-    """The copy writer, image maker and video maker that settings choose; `local` ones need no key."""
+    """The copy writer, image maker and video maker that settings choose; the `local` ones need no key."""
+    from adapters.fal_provider import FalImageMaker
+    from adapters.heygen_provider import HeyGenVideoMaker
     from adapters.image_local import LocalImageMaker
+    from adapters.openai_provider import OpenAICopyWriter, OpenAIImageMaker
+    from adapters.outbound_http import OutboundOptions
     from adapters.video_local import LocalVideoMaker
 
-    return LocalCopyProvider(), LocalImageMaker(), LocalVideoMaker()
+    options = OutboundOptions(
+        read_timeout=settings.provider_read_timeout_seconds,
+        attempts=settings.provider_attempts,
+        allow_private=settings.allow_private_urls,
+    )
+
+    def key(name: str) -> str:
+        value = getattr(settings, name)
+        if not value:
+            raise SystemExit(f"PRESSROOM_{name.upper()} is not set, and the chosen provider needs it.")
+        return str(value)
+
+    copy: CopyWriter = (
+        OpenAICopyWriter(settings.openai_base_url, key("openai_api_key"), settings.openai_copy_model, options=options)
+        if settings.copy_provider == "openai"
+        else LocalCopyProvider()
+    )
+    image: ImageMaker
+    if settings.image_provider == "openai":
+        image = OpenAIImageMaker(settings.openai_base_url, key("openai_api_key"), settings.openai_image_model, options=options)
+    elif settings.image_provider == "fal":
+        image = FalImageMaker(key("fal_api_key"), settings.fal_model, queue_base=settings.fal_queue_url, options=options)
+    else:
+        image = LocalImageMaker()
+    video: VideoMaker = (
+        HeyGenVideoMaker(key("heygen_api_key"), key("heygen_avatar_id"), base_url=settings.heygen_base_url, options=options)
+        if settings.video_provider == "heygen"
+        else LocalVideoMaker()
+    )
+    return copy, image, video

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -43,6 +44,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     credit_packs: str = "pack-50:50,pack-150:150,pack-500:500"
     # "<variant id>:<plan>,…": which subscription variant is which plan.
     billing_plans: str = "pro:pro,business:business"
+    copy_provider: Literal["local", "openai"] = "local"
+    image_provider: Literal["local", "openai", "fal"] = "local"
+    video_provider: Literal["local", "heygen"] = "local"
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str | None = None
+    openai_copy_model: str = "gpt-4o-mini"
+    openai_image_model: str = "dall-e-3"
+    fal_api_key: str | None = None
+    fal_queue_url: str = "https://queue.fal.run"
+    fal_model: str = "fal-ai/flux/dev"
+    heygen_api_key: str | None = None
+    heygen_base_url: str = "https://api.heygen.com"
+    heygen_avatar_id: str | None = None
+    provider_read_timeout_seconds: float = 60.0
+    provider_attempts: int = 3
 
     def pricing(self) -> Pricing:
         return Pricing(
