@@ -25,6 +25,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.job_requests
 	$(BIN)/python -m bench.account_history
+	$(BIN)/python -m bench.job_pipeline
 
 clean:
 	rm -rf $(VENV) var

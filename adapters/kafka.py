@@ -50,6 +50,8 @@ def consumer(settings: Settings, group: str, topics: list[str], **overrides: Any
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        # A fetch returns as soon as there is a record, or after this long: a job waits at most this for its worker.
+        fetch_max_wait_ms=100,
         **overrides,
     )
     kafka_consumer.subscribe(topics)

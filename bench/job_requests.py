@@ -164,8 +164,9 @@ def ensure_wrk() -> str:
 # The system, started the way users start it
 
 
-def start_system(work_dir: Path) -> System:
+def start_system(work_dir: Path, extra_env: dict[str, str] | None = None) -> System:
     data_dir, log_path = work_dir / "data", work_dir / "up.log"
+    work_dir.mkdir(parents=True, exist_ok=True)
     port, admin_token = free_port(), secrets.token_urlsafe(24)
     env = {
         **os.environ,
@@ -173,6 +174,7 @@ def start_system(work_dir: Path) -> System:
         "PRESSROOM_PORT": str(port),
         "PRESSROOM_ADMIN_TOKEN": admin_token,
         "PRESSROOM_LOG_LEVEL": "warning",
+        **(extra_env or {}),
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
