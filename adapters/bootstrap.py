@@ -63,6 +63,7 @@ class Container:
                     self.database_url,
                     pool_size=self.settings.db_pool_size,
                     lease_seconds=self.settings.job_lease_seconds,
+                    video_lease_seconds=self.settings.video_lease_seconds,
                     max_attempts=self.settings.job_max_attempts,
                     pricing=self.settings.pricing(),
                     clock=self.clock,

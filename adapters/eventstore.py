@@ -46,6 +46,7 @@ def open_application(
     pool_size: int = 10,
     create_tables: bool = False,
     lease_seconds: float = 120.0,
+    video_lease_seconds: float = 1800.0,
     max_attempts: int = 3,
     pricing: Pricing | None = None,
     clock: Clock | None = None,
@@ -56,6 +57,7 @@ def open_application(
         clock=clock or SystemClock(),
         pricing=pricing,
         lease=timedelta(seconds=lease_seconds),
+        video_lease=timedelta(seconds=video_lease_seconds),
         max_attempts=max_attempts,
         media=media,
     )

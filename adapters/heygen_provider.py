@@ -34,14 +34,15 @@ class _VideoId(msgspec.Struct):
     video_id: str
 
 
-class _Generated(msgspec.Struct):
-    data: _VideoId
-
-
 class _Failure(msgspec.Struct):
     message: str | None = None
     detail: str | None = None
     code: int | str | None = None
+
+
+class _Generated(msgspec.Struct):
+    data: _VideoId | None = None
+    error: _Failure | None = None
 
 
 class _Video(msgspec.Struct):
@@ -95,6 +96,9 @@ class HeyGenVideoMaker:
             "dimension": {"width": width, "height": height},
         }
         generated = self._http.call("POST", f"{self.base_url}/v2/video/generate", _Generated, headers=self._headers, json=payload)
+        if generated.data is None:
+            message = (generated.error and (generated.error.message or generated.error.detail)) or "no video_id in the answer"
+            raise ProviderError("provider_rejected", f"heygen: {message[:300]}", retryable=False)
         video_id = generated.data.video_id
         video = poll(lambda: self._finished(video_id), interval=self.poll_interval, timeout=self.deadline, provider="heygen")
         if not video.video_url:
@@ -105,7 +109,9 @@ class HeyGenVideoMaker:
         return MediaFile(content=content, mime="video/mp4", width=width, height=height, duration_seconds=video.duration)
 
     def _finished(self, video_id: str) -> _Video | None:
-        status = self._http.call("GET", f"{self.base_url}/v1/video_status.get", _Status, headers=self._headers, params={"video_id": video_id})
+        status = self._http.call(
+            "GET", f"{self.base_url}/v1/video_status.get", _Status, headers=self._headers, params={"video_id": video_id}
+        )
         video = status.data
         if video.status == "completed":
             return video

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -25,6 +25,8 @@ from adapters.copy_local import CTA_MAX, limits_for
 from adapters.imaging import image_prompt, png_size
 from adapters.outbound_http import Outbound, OutboundOptions, decode
 from application.ports import CopyBrief, CopyVariant, ImageAspect, ImageBrief, MediaFile, ProviderError
+
+T = TypeVar("T")
 
 DALL_E_3_SIZES: dict[ImageAspect, str] = {
     "1:1": "1024x1024",
@@ -87,7 +89,7 @@ class _OpenAIClient:
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._http = Outbound(options, provider=provider)
 
-    def _post(self, path: str, payload: dict[str, Any], into: type[Any]) -> Any:
+    def _post(self, path: str, payload: dict[str, Any], into: type[T]) -> T:
         return self._http.call("POST", f"{self._base}{path}", into, headers=self._headers, json=payload)
 
     def close(self) -> None:
@@ -108,7 +110,7 @@ class OpenAICopyWriter(_OpenAIClient):
         self.model = model
 
     def write(self, brief: CopyBrief) -> list[CopyVariant]:
-        completion: _ChatCompletion = self._post("/chat/completions", self._payload(brief), _ChatCompletion)
+        completion = self._post("/chat/completions", self._payload(brief), _ChatCompletion)
         if not completion.choices:
             raise ProviderError("provider_malformed_response", "the model answered no choices", retryable=False)
         choice = completion.choices[0]
@@ -171,7 +173,7 @@ class OpenAIImageMaker(_OpenAIClient):
         payload: dict[str, Any] = {"model": self.model, "prompt": image_prompt(brief), "n": 1, "size": self.sizes[brief.aspect_ratio]}
         if self.response_format:
             payload["response_format"] = self.response_format
-        answer: _ImagesResponse = self._post("/images/generations", payload, _ImagesResponse)
+        answer = self._post("/images/generations", payload, _ImagesResponse)
         try:
             content = base64.b64decode(answer.data[0].b64_json, validate=True)
             width, height = png_size(content)

@@ -24,9 +24,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     db_pool_size: int = 20
     job_lease_seconds: float = 120.0
+    video_lease_seconds: float = 1800.0
     job_max_attempts: int = 3
     requeue_after_seconds: float = 30.0
-    job_deadline_seconds: float = 900.0
+    job_deadline_seconds: float = 3600.0
     sweep_interval_seconds: float = 5.0
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000

@@ -104,14 +104,21 @@ class Pressroom(Application[UUID]):
         lease: timedelta = timedelta(seconds=120),
         max_attempts: int = 3,
         media: MediaStore | None = None,
+        video_lease: timedelta = timedelta(minutes=30),
     ) -> None:
         super().__init__(env)
+        self.video_lease = video_lease
         self._media = media
         self.clock = clock
         self.pricing = pricing or Pricing()
         self.lease = lease
         self.max_attempts = max_attempts
         self._account_locks = [threading.RLock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+
+    def lease_for(self, job: GenerationJob) -> timedelta:
+        """How long one attempt holds the job: an avatar video renders for many minutes at the provider,
+        and taking it back sooner would pay for a second render."""
+        return max(self.lease, self.video_lease) if job.job_type == "video" else self.lease
 
     @property
     def media(self) -> MediaStore:
@@ -297,7 +304,7 @@ class Pressroom(Application[UUID]):
             self._fail(job, None, "attempts_exhausted", f"The job did not finish in {job.attempts} attempts.")
             return None
         try:
-            job.start(worker, now, now + self.lease)
+            job.start(worker, now, now + self.lease_for(job))
         except JobNotStartable:
             return None
         self.save(job)
@@ -349,7 +356,7 @@ class Pressroom(Application[UUID]):
         if job.status != "processing" or job.attempts != attempt:
             return False
         asset = self._store_media(job.workspace_id, f"{job.job_type}-{index + 1}", file.content, file, job)
-        job.produce(attempt, index, asset.summary(), self.clock.now() + self.lease)
+        job.produce(attempt, index, asset.summary(), self.clock.now() + self.lease_for(job))
         self.save(job, asset)
         return True
 

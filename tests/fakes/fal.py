@@ -56,7 +56,13 @@ class FakeFal(FakeServer):
         self.jobs[request_id] = {"app": app, "input": body, "polls": 0, "cancelled": False}
         base = f"{self.url}/{app}/requests/{request_id}"
         return Reply.json(
-            {"request_id": request_id, "status_url": f"{base}/status", "response_url": base, "cancel_url": f"{base}/cancel", "queue_position": 0}
+            {
+                "request_id": request_id,
+                "status_url": f"{base}/status",
+                "response_url": base,
+                "cancel_url": f"{base}/cancel",
+                "queue_position": 0,
+            }
         )
 
     def _status(self, job: dict[str, Any]) -> Reply:
@@ -71,9 +77,20 @@ class FakeFal(FakeServer):
         size = job["input"].get("image_size", "landscape_4_3")
         width, height = (size["width"], size["height"]) if isinstance(size, dict) else IMAGE_SIZES[size]
         request_id = next(k for k, v in self.jobs.items() if v is job)
-        image = {"url": f"{self.url}/files/{request_id}-{width}x{height}.png", "width": width, "height": height, "content_type": "image/png"}
+        image = {
+            "url": f"{self.url}/files/{request_id}-{width}x{height}.png",
+            "width": width,
+            "height": height,
+            "content_type": "image/png",
+        }
         return Reply.json(
-            {"images": [image], "timings": {"inference": 0.5}, "seed": 42, "has_nsfw_concepts": [self.nsfw], "prompt": job["input"]["prompt"]}
+            {
+                "images": [image],
+                "timings": {"inference": 0.5},
+                "seed": 42,
+                "has_nsfw_concepts": [self.nsfw],
+                "prompt": job["input"]["prompt"],
+            }
         )
 
     def _file(self, name: str) -> Reply:

@@ -57,7 +57,12 @@ class FakeHeyGen(FakeServer):
         if video is None:
             return Reply.json({"code": 400, "message": "Video not found", "data": None}, 404)
         video["polls"] += 1
-        data: dict[str, Any] = {"id": video_id, "status": "waiting" if video["polls"] == 1 else "processing", "video_url": None, "error": None}
+        data: dict[str, Any] = {
+            "id": video_id,
+            "status": "waiting" if video["polls"] == 1 else "processing",
+            "video_url": None,
+            "error": None,
+        }
         if not self.never_finish and video["polls"] >= self.polls_to_finish:
             if self.fail_with:
                 data |= {"status": "failed", "error": {"code": 40119, "message": self.fail_with, "detail": "render failed"}}

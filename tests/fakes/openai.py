@@ -32,7 +32,11 @@ class FakeOpenAI(FakeServer):
 
     def route(self, request: Seen) -> Reply:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error("Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.", 401, "invalid_api_key")
+            return _error(
+                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+                401,
+                "invalid_api_key",
+            )
         if (request.method, request.path) == ("POST", "/v1/chat/completions"):
             return self._chat(request.json())
         if (request.method, request.path) == ("POST", "/v1/images/generations"):

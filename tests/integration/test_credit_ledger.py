@@ -173,6 +173,7 @@ def test_usage_over_several_days_and_types_matches_a_hand_computed_fixture(conta
                     reason="failed",
                     to_allowance=refunded,
                     to_topup=0,
+                    charged_in_period=0,
                 )
             )
     view.handle([(position, event) for position, event in enumerate(events, start=1)])

@@ -9,7 +9,9 @@ from uuid import UUID
 from adapters.bootstrap import Container
 from adapters.copy_local import LocalCopyProvider
 from adapters.generation_worker import GenerationWorker
+from adapters.image_local import LocalImageMaker
 from adapters.integration_events import envelope_of
+from adapters.video_local import LocalVideoMaker
 from application.ports import CopyBrief, CopyVariant, ProviderError
 from domain.generation_job import GenerationJob
 from tests.conftest import Background, wait_for
@@ -46,7 +48,7 @@ def test_redelivered_request_message_does_not_run_the_job_twice(container: Conta
     workspace, _ = container.app.create_workspace("Acme")
     job = request(container, workspace.id)
     _, message = envelope_of(next(iter(container.app.events.get(job.id))))
-    worker = GenerationWorker(container.app, LocalCopyProvider(), "worker-1")
+    worker = GenerationWorker(container.app, LocalCopyProvider(), LocalImageMaker(), LocalVideoMaker(), "worker-1")
 
     worker.handle(message)
     worker.handle(message)
@@ -71,12 +73,12 @@ def test_output_of_a_superseded_attempt_is_dropped_and_the_job_completes_once(ma
     workspace, _ = container.app.create_workspace("Acme")
     job = request(container, workspace.id)
     slow = SlowWriter()
-    first = threading.Thread(target=GenerationWorker(container.app, slow, "slow").run, args=(job.id,))
+    first = threading.Thread(target=GenerationWorker(container.app, slow, LocalImageMaker(), LocalVideoMaker(), "slow").run, args=(job.id,))
     first.start()
     wait_for(lambda: container.app.get_job(workspace.id, job.id).status == "processing")
     wait_for(lambda: container.app.get_job(workspace.id, job.id).can_start(container.clock.now()))
 
-    GenerationWorker(container.app, LocalCopyProvider(), "fast").run(job.id)
+    GenerationWorker(container.app, LocalCopyProvider(), LocalImageMaker(), LocalVideoMaker(), "fast").run(job.id)
     slow.release.set()
     first.join()
 
@@ -98,7 +100,7 @@ def test_retryable_failures_requeue_until_attempts_run_out_then_fail_and_refund(
     workspace, _ = container.app.create_workspace("Acme")
     job = request(container, workspace.id)
     writer = FailingWriter(retryable=True)
-    worker = GenerationWorker(container.app, writer, "w")
+    worker = GenerationWorker(container.app, writer, LocalImageMaker(), LocalVideoMaker(), "w")
 
     for _ in range(5):
         worker.run(job.id)
@@ -118,7 +120,7 @@ def test_permanent_failure_fails_at_once_and_refunds_everything(container: Conta
     workspace, _ = container.app.create_workspace("Acme")
     job = request(container, workspace.id)
 
-    GenerationWorker(container.app, FailingWriter(retryable=False), "w").run(job.id)
+    GenerationWorker(container.app, FailingWriter(retryable=False), LocalImageMaker(), LocalVideoMaker(), "w").run(job.id)
 
     failed = container.app.get_job(workspace.id, job.id)
     assert (failed.status, failed.error, failed.credits_refunded) == (
