@@ -29,6 +29,7 @@ from adapters.relay import KafkaRelay
 from adapters.settings import Settings
 from application.ports import Clock
 from projections.engine import LogFollower
+from tests.fakes import FakeOpenAI
 
 
 @pytest.fixture(scope="session")
@@ -244,3 +245,31 @@ class ManualClock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def image_provider() -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible images API on loopback, which tests script (failures, slow answers)."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def provider_system(
+    new_database: Callable[[], str], broker: EmbeddedBroker, image_provider: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """Pressroom whose images come from `image_provider`, with a short job deadline."""
+    settings = settings_for(
+        new_database(),
+        broker,
+        port=free_port(),
+        image_provider="openai",
+        openai_base_url=image_provider.base_url,
+        openai_api_key=image_provider.api_key,
+        provider_attempts=1,
+        provider_read_timeout_seconds=30,
+        job_deadline_seconds=4,
+    )
+    running = System(settings, tmp_path_factory.mktemp("provider-system"))
+    yield running
+    running.close()

@@ -108,6 +108,12 @@ class FakeServer:
         with self._lock:
             return [r for r in self.requests if (method is None or r.method == method) and fnmatchcase(r.path, pattern)]
 
+    def reset(self) -> None:
+        """Forgets the scripted faults and the requests seen, for the next test of a shared fake."""
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+
     def _add(self, fault: _Fault) -> None:
         with self._lock:
             self._faults.append(fault)
