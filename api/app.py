@@ -22,6 +22,7 @@ from adapters.settings import Settings
 from api.auth import ApiKeyAuthentication, key_of, principal_of
 from api.controllers.admin import AdminController
 from api.controllers.assets import AssetsController, MediaController
+from api.controllers.audit import AuditController
 from api.controllers.billing import BillingController
 from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
@@ -78,6 +79,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     return Litestar(
         route_handlers=[
             AdminController,
+            AuditController,
             BillingController,
             AssetsController,
             MediaController,

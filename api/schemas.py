@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
+from application.integration_events import Envelope
 from domain.generation_job import Status
 from domain.pricing import JobType
 from projections.credit_ledger import EntryType
@@ -292,3 +293,18 @@ class Health(Schema):
     broker: bool
     projections: dict[str, ProjectionHealth]
     workers: dict[str, ProcessHealth]
+
+
+# Audit
+
+
+class AuditEvents(Schema):
+    events: list[Envelope]
+    next_after: int | None
+
+
+class AggregateState(Schema):
+    aggregate_type: str
+    id: UUID
+    version: int
+    state: dict[str, Any]

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -383,6 +383,24 @@ class Pressroom(Application[UUID]):
             return False
         self._end_job(job, lambda job: job.expire(self.clock.now(), deadline))
         return True
+
+    # Audit
+
+    def as_of(self, workspace_id: UUID | None, aggregate_id: UUID, *, version: int | None = None, at: datetime | None = None) -> Any:
+        """The aggregate as it was at a version, or at a moment (its last event at or before it)."""
+        if at is not None:
+            history = cast(list[Aggregate.Event], list(self.events.get(aggregate_id)))
+            versions = [e.originator_version for e in history if e.timestamp <= at]
+            if not versions:
+                raise NotFound(f"{aggregate_id} did not exist at {at.isoformat()}.")
+            version = versions[-1]
+        try:
+            aggregate = self.repository.get(aggregate_id, version=version, projector_func=replay)
+        except AggregateNotFoundError:
+            raise NotFound(f"No aggregate {aggregate_id} at that version.") from None
+        if not isinstance(aggregate, WorkspaceAggregate) or (workspace_id is not None and aggregate.workspace_id != workspace_id):
+            raise NotFound(f"No aggregate {aggregate_id}.")
+        return aggregate
 
     # Assets
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.api_keys import ApiKeysReadModel
+from projections.audit_log import AuditLogReadModel
 from projections.credit_accounts import CreditAccountsReadModel
 from projections.credit_ledger import CreditLedgerReadModel
 from projections.credit_usage import CreditUsageReadModel
@@ -15,4 +16,5 @@ READ_MODELS: tuple[ReadModel, ...] = (
     CreditAccountsReadModel(),
     CreditUsageReadModel(),
     ApiKeysReadModel(),
+    AuditLogReadModel(),
 )
