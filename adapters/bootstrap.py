@@ -24,8 +24,9 @@ from adapters.lemonsqueezy import LemonSqueezy
 from adapters.media import LocalMediaStore, MediaSigner
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
-from application.ports import Clock, CopyWriter, ImageMaker, VideoMaker
+from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, VideoMaker
 from application.pressroom import Pressroom
+from projections.api_keys import USAGE_DDL
 from projections.catalog import READ_MODELS
 from projections.credit_accounts import due_for_renewal
 from projections.engine import LogFollower, ProjectionView
@@ -87,8 +88,25 @@ class Container:
         return LemonSqueezy(self.settings.billing_webhook_secret, packs, parse_pairs(self.settings.billing_plans))
 
     @property
-    def media_store(self) -> LocalMediaStore:
-        return LocalMediaStore(self.settings.data_dir / "media")
+    def media_store(self) -> MediaStore:
+        if self.settings.media_store != "s3":
+            return LocalMediaStore(self.settings.data_dir / "media")
+        from adapters.media_s3 import S3MediaStore
+
+        def required(name: str) -> str:
+            value = getattr(self.settings, name)
+            if not value:
+                raise SystemExit(f"PRESSROOM_{name.upper()} is not set, and PRESSROOM_MEDIA_STORE=s3 needs it.")
+            return str(value)
+
+        return S3MediaStore(
+            required("s3_bucket"),
+            endpoint_url=self.settings.s3_endpoint_url,
+            access_key_id=required("s3_access_key_id"),
+            secret_access_key=required("s3_secret_access_key"),
+            region=self.settings.s3_region,
+            prefix=self.settings.s3_prefix,
+        )
 
     @property
     def signer(self) -> MediaSigner:
@@ -143,6 +161,7 @@ class Container:
                     view.create_table()
                 KafkaRelay(self.datastore, None, self.app.name, self.settings.kafka_namespace).create_table()  # type: ignore[arg-type]
                 conn.execute(heartbeats.DDL)  # type: ignore[arg-type]
+                conn.execute(USAGE_DDL)  # type: ignore[arg-type]
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         if self.settings.kafka_bootstrap:

@@ -27,6 +27,9 @@ class LocalMediaStore:
             partial.write(content)
         os.replace(partial.name, path)
 
+    def read(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
     def path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root.resolve()):

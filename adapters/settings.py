@@ -60,6 +60,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heygen_avatar_id: str | None = None
     provider_read_timeout_seconds: float = 60.0
     provider_attempts: int = 3
+    media_store: Literal["local", "s3"] = "local"
+    # Any S3-compatible API (AWS S3, MinIO, Ceph, R2…); no endpoint URL means AWS's own.
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
 
     def pricing(self) -> Pricing:
         return Pricing(

@@ -100,6 +100,10 @@ class VideoMaker(Protocol):
 class MediaStore(Protocol):
     def put(self, key: str, content: bytes) -> None: ...
 
+    def read(self, key: str) -> bytes:
+        """The bytes stored under `key`."""
+        ...
+
     def inspect(self, content: bytes) -> tuple[str, int, int] | None:
         """(mime, width, height) read from the bytes themselves; None when it is no media we take."""
         ...

@@ -14,7 +14,9 @@ from psycopg_pool import ConnectionPool
 from domain.api_key import ApiKey
 from projections.engine import Batch
 
-# Recording every request's use would write on every request; a minute's precision is enough.
+# Last use is not an event (it would be one per request), so it lives in its own table, which a
+# rebuild of the read model leaves alone. A minute's precision is enough.
+USAGE_DDL = "CREATE TABLE IF NOT EXISTS api_key_usage (key_id uuid PRIMARY KEY, last_used_at timestamptz NOT NULL)"
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
@@ -35,7 +37,6 @@ class ApiKeysReadModel:
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, prefix text NOT NULL, label text NOT NULL,
             created_at timestamptz NOT NULL, revoked_at timestamptz)""",
         "CREATE INDEX IF NOT EXISTS api_keys_by_workspace ON api_keys (workspace_id, created_at)",
-        "CREATE TABLE IF NOT EXISTS api_key_usage (key_id uuid PRIMARY KEY, last_used_at timestamptz NOT NULL)",
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:

@@ -38,16 +38,16 @@ class CreditUsageReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        for _, event in batch:
-            match event:
-                case CreditAccount.Debited():
-                    cursor.execute(
-                        "INSERT INTO credit_usage VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id) DO NOTHING",
-                        (event.job_id, event.workspace_id, event.job_type, utc_day(event.timestamp), event.amount),
-                    )
-                case CreditAccount.Refunded():
-                    # A refund lowers the job's cost on the day it was charged, so no day goes negative.
-                    cursor.execute("UPDATE credit_usage SET credits = credits - %s WHERE job_id = %s", (event.amount, event.job_id))
+        # A refund always comes after its debit in the log, so a batch's inserts can all go first.
+        charged = [
+            (e.job_id, e.workspace_id, e.job_type, utc_day(e.timestamp), e.amount) for _, e in batch if isinstance(e, CreditAccount.Debited)
+        ]
+        refunded = [(e.amount, e.job_id) for _, e in batch if isinstance(e, CreditAccount.Refunded)]
+        if charged:
+            cursor.executemany("INSERT INTO credit_usage VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id) DO NOTHING", charged)
+        if refunded:
+            # A refund lowers the job's cost on the day it was charged, so no day goes negative.
+            cursor.executemany("UPDATE credit_usage SET credits = credits - %s WHERE job_id = %s", refunded)
 
 
 def utc_day(moment: datetime) -> date:

@@ -6,10 +6,9 @@ import base64
 import binascii
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
-from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED
 
 from adapters.bootstrap import Container
@@ -69,13 +68,12 @@ class MediaController(Controller):
         security=[],
         summary="A media file (no key: the token is the signature)",
     )
-    def media(self, asset_id: FromPath[UUID], token: FromPath[str], filename: FromPath[str], container: Container) -> File:
+    def media(self, asset_id: FromPath[UUID], token: FromPath[str], filename: FromPath[str], container: Container) -> Response[bytes]:
         if not container.signer.verify(asset_id, token):
             raise NotFoundException("No such media file.")
         asset = container.app.get_asset(None, asset_id)
-        return File(
-            path=container.media_store.path(asset.storage_key),
-            filename=asset.filename,
+        return Response(
+            content=container.media_store.read(asset.storage_key),
             media_type=asset.mime,
-            content_disposition_type="inline",
+            headers={"Content-Disposition": f'inline; filename="{asset.filename}"', "Cache-Control": "private, max-age=3600"},
         )
