@@ -22,6 +22,7 @@ from adapters.bootstrap import Container
 from adapters.embedded import EmbeddedBroker, EmbeddedPostgres
 from adapters.logging import configure_logging
 from adapters.settings import Settings
+from api import operator_cli
 
 log = structlog.get_logger()
 
@@ -189,15 +190,29 @@ def up(settings: Settings) -> None:
             postgres.close()
 
 
+def with_embedded_database(settings: Settings) -> Settings:
+    """Operators' commands find the database `pressroom up` runs in the data directory, when none is configured."""
+    pid_file = settings.data_dir / "postgres" / "postmaster.pid"
+    if settings.database_url or not pid_file.exists():
+        return settings
+    lines = pid_file.read_text().splitlines()
+    socket_dir = lines[4].strip() if len(lines) > 4 and lines[4].strip() else str((settings.data_dir / "postgres").resolve())
+    return msgspec.structs.replace(settings, database_url=f"postgresql://postgres:@/postgres?host={socket_dir}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pressroom", description="Pressroom: AI ad creatives and social publishing.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start everything on this machine (embedded PostgreSQL and broker when not configured)")
     commands.add_parser("migrate", help="create the tables and topics, once, before the services start")
     for kind in SERVICES:
-        commands.add_parser(kind, help=f"run the {kind} process")
+        if kind != "projections":  # `pressroom projections` alone runs them; its actions are the operators'
+            commands.add_parser(kind, help=f"run the {kind} process")
+    operator_cli.add_commands(commands)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command in {"events", "state"} or (args.command == "projections" and args.action):
+        raise SystemExit(operator_cli.run(args, with_embedded_database(settings)))
     if args.command == "up":
         up(settings)
     elif args.command == "migrate":

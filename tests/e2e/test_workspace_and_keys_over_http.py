@@ -120,5 +120,5 @@ def test_health_reports_projections_and_workers(system: System) -> None:
     health = httpx.get(f"{system.base_url}/health").json()
 
     assert health["ok"] and health["database"] and health["broker"]
-    assert set(health["projections"]) == {"jobs", "credit_ledger", "credit_accounts", "credit_usage", "api_keys"}
+    assert set(health["projections"]) == {"jobs", "credit_ledger", "credit_accounts", "credit_usage", "api_keys", "audit_log"}
     assert {w["kind"] for w in health["workers"].values()} == {"projections", "relay", "worker", "sweeper"}

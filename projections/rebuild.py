@@ -1,0 +1,150 @@
+"""Rebuilding read models from position zero, and verifying live ones against a rebuild.
+
+A rebuild fills fresh tables in a schema of their own, many events per transaction, then swaps
+them in: the last events are applied and the tables moved into place in one transaction, under
+locks that make the projection's own writer wait, so nothing is lost or applied twice and
+readers only ever see the old tables or the new ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from application.pressroom import Pressroom
+from projections.engine import ReadModel
+
+BATCH = 2000
+_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
+
+
+class Drift(msgspec.Struct):
+    table: str
+    only_live: list[str]
+    only_rebuilt: list[str]
+
+
+def tables_of(read_model: ReadModel) -> list[str]:
+    return [match.group(1) for statement in read_model.ddl if (match := _TABLE.search(statement))]
+
+
+def tracking_table(read_model: ReadModel) -> str:
+    return f"{read_model.name}_tracking"
+
+
+class Rebuilder:
+    def __init__(self, app: Pressroom, database_url: str, read_model: ReadModel, *, schema: str) -> None:
+        self.app = app
+        self.database_url = database_url
+        self.read_model = read_model
+        self.schema = schema
+        self.position = 0
+
+    def create(self, conn: psycopg.Connection[Any]) -> None:
+        name = sql.Identifier(self.schema)
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+        conn.execute(sql.SQL("SET search_path TO {}").format(name))
+        for statement in self.read_model.ddl:
+            conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (application_name text PRIMARY KEY, notification_id bigint)").format(
+                sql.Identifier(tracking_table(self.read_model))
+            )
+        )
+        # eventsourcing marks a tracking table it created with this row; without it, it would migrate the table.
+        self._track(conn, "__migration__", 1)
+
+    def _track(self, conn: psycopg.Connection[Any], application: str, position: int) -> None:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} VALUES (%s, %s) ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"
+            ).format(sql.Identifier(tracking_table(self.read_model))),
+            (application, position),
+        )
+
+    def catch_up(self, conn: psycopg.Connection[Any], stop: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Applies every event after the rebuild's position (up to `stop`), a batch per transaction."""
+        applied = 0
+        while True:
+            notifications = self.app.recorder.select_notifications(start=self.position, limit=BATCH, stop=stop, inclusive_of_start=False)
+            if not notifications:
+                return applied
+            batch = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+            with conn.transaction(), conn.cursor() as cursor:
+                self.read_model.apply(cursor, batch)
+                self._track(conn, self.app.name, batch[-1][0])
+            self.position = batch[-1][0]
+            applied += len(batch)
+            if progress is not None:
+                progress(len(batch))
+            if stop is not None and self.position >= stop:
+                return applied
+
+    def swap_in(self, conn: psycopg.Connection[Any]) -> None:
+        """Replaces the live tables with the rebuilt ones, atomically, after the last events."""
+        live = [*tables_of(self.read_model), tracking_table(self.read_model)]
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = '30s'"))
+            conn.execute(
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(sql.Identifier("public", t) for t in live))
+            )
+            self.catch_up(conn)
+            for table in live:
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("public", table)))
+                conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA public").format(sql.Identifier(self.schema, table)))
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(self.schema)))
+
+
+def rebuild(app: Pressroom, database_url: str, read_model: ReadModel, progress: Callable[[int], None] | None = None) -> int:
+    """Rebuilds one read model from position zero and swaps it in while the system runs; returns events applied."""
+    rebuilder = Rebuilder(app, database_url, read_model, schema=f"rebuild_{read_model.name}")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rebuilder.create(conn)
+        applied = rebuilder.catch_up(conn, progress=progress)
+        rebuilder.swap_in(conn)
+    return applied
+
+
+def verify(app: Pressroom, database_url: str, read_model: ReadModel, attempts: int = 5) -> list[Drift]:
+    """Rebuilds into a scratch schema up to the live read model's position and compares every row."""
+    rebuilder = Rebuilder(app, database_url, read_model, schema=f"verify_{read_model.name}")
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            rebuilder.create(conn)
+            for _ in range(attempts):
+                live_position = _live_position(conn, app.name, read_model)
+                rebuilder.catch_up(conn, stop=live_position)
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    if _live_position(conn, app.name, read_model) == live_position:
+                        return [d for table in tables_of(read_model) if (d := _diff(conn, rebuilder.schema, table))]
+            raise RuntimeError(f"{read_model.name} kept moving; verify again when it is quieter")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(rebuilder.schema)))
+
+
+def _live_position(conn: psycopg.Connection[Any], application: str, read_model: ReadModel) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(sql.Identifier("public", tracking_table(read_model))),
+        (application,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _diff(conn: psycopg.Connection[Any], schema: str, table: str, shown: int = 10) -> Drift | None:
+    live, rebuilt = sql.Identifier("public", table), sql.Identifier(schema, table)
+    query = sql.SQL("SELECT to_jsonb(d)::text FROM (SELECT * FROM {} EXCEPT ALL SELECT * FROM {}) d LIMIT %s")
+    only_live = [r[0] for r in conn.execute(query.format(live, rebuilt), (shown,))]
+    only_rebuilt = [r[0] for r in conn.execute(query.format(rebuilt, live), (shown,))]
+    return Drift(table=table, only_live=only_live, only_rebuilt=only_rebuilt) if only_live or only_rebuilt else None
+
+
+def rebuild_all(app: Pressroom, database_url: str, read_models: Sequence[ReadModel], progress: Callable[[int], None] | None = None) -> int:
+    return sum(rebuild(app, database_url, model, progress) for model in read_models)
