@@ -24,6 +24,7 @@ from adapters.lemonsqueezy import LemonSqueezy
 from adapters.media import LocalMediaStore, MediaSigner
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
+from application.metadata import metadata
 from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, VideoMaker
 from application.pressroom import Pressroom
 from projections.api_keys import USAGE_DDL
@@ -234,8 +235,9 @@ class Container:
         def sweep(stop: threading.Event) -> None:
             while not stop.wait(self.settings.sweep_interval_seconds):
                 try:
-                    self.sweep_once()
-                    self.renew_periods_once()
+                    with metadata(actor=f"sweeper:{process_name('sweeper', self.settings)}"):
+                        self.sweep_once()
+                        self.renew_periods_once()
                 except Exception as error:  # noqa: BLE001 - the next sweep tries again
                     log.error("sweep_failed", error=repr(error))
 

@@ -67,3 +67,4 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> Non
     token = bearer_token(connection)
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise NotAuthorizedException("This route takes the admin token.", headers={"WWW-Authenticate": "Bearer"})
+    set_metadata(actor="admin")

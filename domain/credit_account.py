@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import WorkspaceAggregate
@@ -219,6 +219,14 @@ class CreditAccount(WorkspaceAggregate):
         to_allowance: int
         to_topup: int
         charged_in_period: int
+
+        # v1 (the first release) knew only copy jobs and one period.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("job_type", "copy")
+            state.setdefault("charged_in_period", 0)
 
         def apply(self, account: CreditAccount) -> None:
             super().apply(account)

@@ -35,6 +35,15 @@ class GenerationJob(WorkspaceAggregate):
         charged_from_topup: int
         charged_in_period: int
 
+        # v1 did not say which balance paid: the first release charged the allowance first, in period 0.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("charged_from_allowance", state["cost"])
+            state.setdefault("charged_from_topup", 0)
+            state.setdefault("charged_in_period", 0)
+
     def __init__(
         self,
         workspace_id: UUID,
@@ -190,6 +199,12 @@ class GenerationJob(WorkspaceAggregate):
         attempt: int
         variants: list[dict[str, Any]]
 
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(status="completed", refunded=0, refund_to_allowance=0, refund_to_topup=0)
+
         def apply(self, job: GenerationJob) -> None:
             super().apply(job)
             job.variants = self.variants
@@ -212,6 +227,13 @@ class GenerationJob(WorkspaceAggregate):
         attempt: int
         code: str
         message: str
+
+        # v1 refunded everything and did not say to which balance: the allowance, as charged.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(status="failed", refund_to_allowance=state["refunded"], refund_to_topup=0)
 
         def apply(self, job: GenerationJob) -> None:
             super().apply(job)

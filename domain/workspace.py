@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from domain.base import WorkspaceAggregate
@@ -18,6 +18,13 @@ class Workspace(WorkspaceAggregate):
 
     class Created(WorkspaceAggregate.Created):
         name: str
+
+        # v1 carried the plan, which now belongs to the credit account alone.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.pop("plan", None)
 
     def __init__(self, workspace_id: UUID, name: str) -> None:
         self.workspace_id = workspace_id

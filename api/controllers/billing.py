@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from adapters.bootstrap import Container
 from api.schemas import PaymentReceipt
+from application.metadata import metadata
 
 
 class BillingController(Controller):
@@ -35,5 +36,6 @@ class BillingController(Controller):
     ) -> PaymentReceipt:
         notice = container.payments.notice_from(body, signature, event_name)
         if notice is not None:
-            container.app.apply_payment(notice)
+            with metadata(actor=f"billing:lemonsqueezy:{event_name}"):
+                container.app.apply_payment(notice)
         return PaymentReceipt(received=True, applied=notice is not None)
