@@ -29,6 +29,7 @@ from api.controllers.health import HealthController
 from api.controllers.jobs import JobsController
 from api.controllers.workspace import WorkspaceController
 from api.errors import EXCEPTION_HANDLERS
+from application.event_catalogue import asyncapi
 from application.metadata import set_metadata
 from application.pressroom import Principal
 from domain.api_key import ApiKey
@@ -54,6 +55,12 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send_with_id)
 
     return middleware
+
+
+@get("/schema/asyncapi.json", include_in_schema=False, sync_to_thread=False)
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI 3 catalogue of every integration event (Kafka and webhooks)."""
+    return asyncapi()
 
 
 @get("/docs", include_in_schema=False)
@@ -88,6 +95,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             JobsController,
             HealthController,
             docs,
+            asyncapi_document,
         ],
         dependencies={
             "container": Provide(provide_container),

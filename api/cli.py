@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     operator_cli.add_commands(commands)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command == "catalogue":
+        raise SystemExit(operator_cli.write_catalogue(args))
     if args.command in {"events", "state"} or (args.command == "projections" and args.action):
         raise SystemExit(operator_cli.run(args, with_embedded_database(settings)))
     if args.command == "up":

@@ -18,6 +18,7 @@ import msgspec
 from adapters.bootstrap import Container
 from adapters.settings import Settings
 from api.controllers.audit import state_of
+from application.event_catalogue import asyncapi
 from application.integration_events import envelope
 from application.metadata import event_metadata
 from projections.audit_log import entries
@@ -49,6 +50,8 @@ def add_commands(commands: Any) -> None:
     rebuild_parser = projections.add_parser("rebuild", help="rebuild from position zero and swap in, while the system runs")
     rebuild_parser.add_argument("name", nargs="?", choices=[m.name for m in READ_MODELS])
     projections.add_parser("verify", help="rebuild into a scratch schema and compare with the live read models")
+    catalogue = commands.add_parser("catalogue", help="write the AsyncAPI catalogue of every integration event")
+    catalogue.add_argument("--out", type=Path, default=Path("docs/asyncapi.json"))
     for parser in (show, export, tail, state, *projections.choices.values()):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -195,6 +198,12 @@ def projections_verify(args: argparse.Namespace, container: Container) -> int:
         out("\n".join(f"  live only:    {row}" for row in d.only_live))
         out("\n".join(f"  rebuilt only: {row}" for row in d.only_rebuilt))
     return 1 if drift else 0
+
+
+def write_catalogue(args: argparse.Namespace) -> int:
+    args.out.write_bytes(msgspec.json.format(msgspec.json.encode(asyncapi()), indent=2) + b"\n")
+    out(f"wrote {args.out}")
+    return 0
 
 
 COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Container], int]] = {

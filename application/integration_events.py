@@ -15,9 +15,9 @@ from domain.base import WorkspaceAggregate
 
 SCHEMA_VERSION = 1
 _EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:event")
-_ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "workspace_id", META_FIELD}
+ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "workspace_id", META_FIELD}
 # Internal detail and credential material never leave the system, even hashed.
-_PRIVATE_FIELDS = {"originator_topic", "secret_hash"}
+PRIVATE_FIELDS = {"originator_topic", "secret_hash"}
 
 
 class Envelope(msgspec.Struct, kw_only=True, rename="camel"):
@@ -40,11 +40,11 @@ def _aggregate_of(event: object) -> type[WorkspaceAggregate]:
     return outer
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
@@ -52,10 +52,10 @@ def _camel(name: str) -> str:
 def envelope(event: Any) -> Envelope:
     """The envelope of a domain event; its id is stable across redeliveries."""
     aggregate = _aggregate_of(event)
-    data = {_camel(k): v for k, v in vars(event).items() if k not in _ENVELOPE_FIELDS and k not in _PRIVATE_FIELDS}
+    data = {camel(k): v for k, v in vars(event).items() if k not in ENVELOPE_FIELDS and k not in PRIVATE_FIELDS}
     return Envelope(
         id=uuid5(_EVENT_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
-        type=f"{aggregate.EVENT_PREFIX}.{_snake(type(event).__name__)}",
+        type=f"{aggregate.EVENT_PREFIX}.{snake(type(event).__name__)}",
         aggregate_type=aggregate.__name__,
         aggregate_id=event.originator_id,
         version=event.originator_version,

@@ -114,6 +114,7 @@ def test_openapi_schema_documents_every_route(system: System) -> None:
         "/health",
     } <= set(schema["paths"])
     assert httpx.get(f"{system.base_url}/docs", follow_redirects=True).status_code == 200
+    assert httpx.get(f"{system.base_url}/schema/asyncapi.json").json()["asyncapi"] == "3.0.0"
 
 
 def test_health_reports_projections_and_workers(system: System) -> None:
