@@ -20,15 +20,23 @@ from domain.workspace import Workspace
 
 AGGREGATES: tuple[type[WorkspaceAggregate], ...] = (Workspace, ApiKey, CreditAccount, GenerationJob, IdempotencyKey, Asset)
 # Bases that are never recorded themselves.
-_ABSTRACT = {"Event", "Created", "BalanceChanged", "Ended"}
+_ABSTRACT = {WorkspaceAggregate.Event, WorkspaceAggregate.Created, CreditAccount.BalanceChanged, GenerationJob.Ended}
 _EXAMPLE_ID = UUID("00000000-0000-4000-8000-000000000001")
 
 
 def event_classes() -> list[tuple[type[WorkspaceAggregate], type[Any]]]:
+    """Each aggregate's recorded event classes (not the `Event` and `Created` bases the library adds)."""
     found = []
     for aggregate in AGGREGATES:
-        for name, value in vars(aggregate).items():
-            if isinstance(value, type) and issubclass(value, WorkspaceAggregate.Event) and name not in _ABSTRACT:
+        own = {
+            name: value
+            for name, value in vars(aggregate).items()
+            if isinstance(value, type) and issubclass(value, WorkspaceAggregate.Event)
+        }
+        creations = [value for value in own.values() if issubclass(value, WorkspaceAggregate.Created)]
+        for name, value in own.items():
+            library_base = name == "Event" or (name == "Created" and len(creations) > 1)
+            if value not in _ABSTRACT and not library_base:
                 found.append((aggregate, value))
     return found
 
