@@ -54,6 +54,19 @@ class EmbeddedPostgres:
         # `restart` reuses the options the server was started with (its socket directory).
         pg_ctl(["-w", "restart"], pgdata=self.server.pgdata, user=self.server.system_user)
 
+    def ensure(self, **parameters: int) -> None:
+        """Sets numeric server parameters that are below what is asked (a restart, so only when needed)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            low = {
+                name: value
+                for name, value in parameters.items()
+                if int(conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone()[0]) < value  # type: ignore[index]
+            }
+        if low:
+            self.configure(**{name: str(value) for name, value in low.items()})
+
     def close(self) -> None:
         self.server.cleanup()
 

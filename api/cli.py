@@ -27,6 +27,8 @@ from api import operator_cli
 log = structlog.get_logger()
 
 SERVICES = ("api", "projections", "relay", "worker", "sweeper")
+# Every process keeps its own pools and listeners; PostgreSQL's default of 100 is too few for them all.
+EMBEDDED_MAX_CONNECTIONS = 300
 
 
 def stop_on_signals() -> threading.Event:
@@ -150,6 +152,7 @@ def up(settings: Settings) -> None:
     try:
         if settings.database_url is None:
             postgres = EmbeddedPostgres(settings.data_dir)
+            postgres.ensure(max_connections=EMBEDDED_MAX_CONNECTIONS)
             settings = msgspec.structs.replace(settings, database_url=postgres.url)
         if settings.kafka_bootstrap is None:
             broker = EmbeddedBroker(log_file=settings.data_dir / "broker.log")
