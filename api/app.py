@@ -27,6 +27,7 @@ from api.controllers.billing import BillingController
 from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobsController
+from api.controllers.metrics import MetricsController, metrics_middleware
 from api.controllers.workspace import WorkspaceController
 from api.errors import EXCEPTION_HANDLERS
 from application.event_catalogue import asyncapi
@@ -86,6 +87,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     return Litestar(
         route_handlers=[
             AdminController,
+            MetricsController,
             AuditController,
             BillingController,
             AssetsController,
@@ -102,7 +104,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             "principal": Provide(provide_principal, sync_to_thread=False),
             "key": Provide(provide_key, sync_to_thread=False),
         },
-        middleware=[request_id_middleware, DefineMiddleware(ApiKeyAuthentication, container=container)],
+        middleware=[metrics_middleware, request_id_middleware, DefineMiddleware(ApiKeyAuthentication, container=container)],
         exception_handlers=EXCEPTION_HANDLERS,
         # Uploads are up to 10 MB, so their base64 JSON bodies up to about 14 MB.
         request_max_body_size=16 * 1024 * 1024,

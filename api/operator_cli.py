@@ -23,7 +23,7 @@ from application.integration_events import envelope
 from application.metadata import event_metadata
 from projections.audit_log import entries
 from projections.catalog import READ_MODELS
-from projections.rebuild import rebuild, verify
+from projections.rebuild import rebuild_all, verify
 
 
 def add_commands(commands: Any) -> None:
@@ -171,10 +171,8 @@ def projections_rebuild(args: argparse.Namespace, container: Container) -> int:
     models = [m for m in READ_MODELS if args.name in (None, m.name)]
     head = container.app.recorder.max_notification_id() or 0
     started = time.monotonic()
-    applied = 0
-    for model in models:
-        with progress(f"rebuild {model.name}", head, args.json) as advance:
-            applied += rebuild(container.app, container.database_url, model, advance)
+    with progress(f"rebuild {', '.join(m.name for m in models)}", head, args.json) as advance:
+        applied = rebuild_all(container.app, container.database_url, models, advance)
     seconds = time.monotonic() - started
     names = [m.name for m in models]
     summary = {

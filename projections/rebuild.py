@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import msgspec
@@ -17,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from application.pressroom import Pressroom
-from projections.engine import ReadModel
+from projections.engine import Batch, ReadModel
 
 BATCH = 2000
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
@@ -68,23 +69,28 @@ class Rebuilder:
             (application, position),
         )
 
+    def next_batch(self, stop: int | None = None) -> Batch:
+        notifications = self.app.recorder.select_notifications(start=self.position, limit=BATCH, stop=stop, inclusive_of_start=False)
+        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+
+    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
+        """One batch in one transaction, with the rebuild's tracking position."""
+        with conn.transaction(), conn.cursor() as cursor:
+            self.read_model.apply(cursor, batch)
+            self._track(conn, self.app.name, batch[-1][0])
+        self.position = batch[-1][0]
+
     def catch_up(self, conn: psycopg.Connection[Any], stop: int | None = None, progress: Callable[[int], None] | None = None) -> int:
         """Applies every event after the rebuild's position (up to `stop`), a batch per transaction."""
         applied = 0
-        while True:
-            notifications = self.app.recorder.select_notifications(start=self.position, limit=BATCH, stop=stop, inclusive_of_start=False)
-            if not notifications:
-                return applied
-            batch = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
-            with conn.transaction(), conn.cursor() as cursor:
-                self.read_model.apply(cursor, batch)
-                self._track(conn, self.app.name, batch[-1][0])
-            self.position = batch[-1][0]
+        while batch := self.next_batch(stop):
+            self.apply(conn, batch)
             applied += len(batch)
             if progress is not None:
                 progress(len(batch))
             if stop is not None and self.position >= stop:
-                return applied
+                break
+        return applied
 
     def swap_in(self, conn: psycopg.Connection[Any]) -> None:
         """Replaces the live tables with the rebuilt ones, atomically, after the last events."""
@@ -99,16 +105,6 @@ class Rebuilder:
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("public", table)))
                 conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA public").format(sql.Identifier(self.schema, table)))
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(self.schema)))
-
-
-def rebuild(app: Pressroom, database_url: str, read_model: ReadModel, progress: Callable[[int], None] | None = None) -> int:
-    """Rebuilds one read model from position zero and swaps it in while the system runs; returns events applied."""
-    rebuilder = Rebuilder(app, database_url, read_model, schema=f"rebuild_{read_model.name}")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rebuilder.create(conn)
-        applied = rebuilder.catch_up(conn, progress=progress)
-        rebuilder.swap_in(conn)
-    return applied
 
 
 def verify(app: Pressroom, database_url: str, read_model: ReadModel, attempts: int = 5) -> list[Drift]:
@@ -147,4 +143,20 @@ def _diff(conn: psycopg.Connection[Any], schema: str, table: str, shown: int = 1
 
 
 def rebuild_all(app: Pressroom, database_url: str, read_models: Sequence[ReadModel], progress: Callable[[int], None] | None = None) -> int:
-    return sum(rebuild(app, database_url, model, progress) for model in read_models)
+    """Rebuilds several read models in one pass over the log: each batch is read and decoded once,
+    then applied to every model's fresh tables; each is swapped in when the pass is done."""
+    rebuilders = [Rebuilder(app, database_url, model, schema=f"rebuild_{model.name}") for model in read_models]
+    with ExitStack() as stack:
+        connections = [stack.enter_context(psycopg.connect(database_url, autocommit=True)) for _ in rebuilders]
+        for rebuilder, conn in zip(rebuilders, connections, strict=True):
+            rebuilder.create(conn)
+        applied, lead = 0, rebuilders[0]
+        while batch := lead.next_batch():
+            for rebuilder, conn in zip(rebuilders, connections, strict=True):
+                rebuilder.apply(conn, batch)
+            applied += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        for rebuilder, conn in zip(rebuilders, connections, strict=True):
+            rebuilder.swap_in(conn)
+    return applied

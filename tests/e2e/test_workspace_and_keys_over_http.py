@@ -123,3 +123,15 @@ def test_health_reports_projections_and_workers(system: System) -> None:
     assert health["ok"] and health["database"] and health["broker"]
     assert set(health["projections"]) == {"jobs", "credit_ledger", "credit_accounts", "credit_usage", "api_keys", "audit_log"}
     assert {w["kind"] for w in health["workers"].values()} == {"projections", "relay", "worker", "sweeper"}
+
+
+def test_metrics_count_jobs_by_status_and_show_projection_lag(system: System) -> None:
+    client = system.workspace()
+    client.post("/v1/jobs", params={"wait": 10}, json={"type": "copy", "input": {"product": {"name": "Lamp"}, "count": 1}})
+
+    text = httpx.get(f"{system.base_url}/metrics").text
+
+    assert 'pressroom_jobs{status="completed",type="copy"}' in text
+    assert 'pressroom_projection_lag_events{projection="jobs"}' in text
+    assert 'pressroom_http_requests_total{method="POST",status="200"}' in text
+    assert 'pressroom_processes_alive{kind="worker"} 1.0' in text
