@@ -35,7 +35,9 @@ def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def handler(signum: int, _: FrameType | None) -> None:
-        stop.set()
+        # Not stop.set() here: the handler runs in the main thread, which may be inside stop.wait()
+        # holding the event's lock, and would deadlock (seen: a second Ctrl-C hung `pressroom up`).
+        threading.Thread(target=stop.set, daemon=True).start()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
