@@ -20,7 +20,7 @@ from adapters.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 BRIEF: dict[str, Any] = {"product": {"name": "Bench Lamp"}, "count": 1}
-EVENTS_PER_SAVE = 500
+EVENTS_PER_SAVE = 100  # larger pipelined inserts were seen to hang psycopg (socket buffers full both ways)
 
 
 @dataclass(frozen=True)
