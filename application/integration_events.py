@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -33,7 +34,10 @@ class Envelope(msgspec.Struct, kw_only=True, rename="camel"):
 
 
 def _aggregate_of(event: object) -> type[WorkspaceAggregate]:
-    event_class = type(event)
+    return _aggregate_of_class(type(event))
+
+
+def _aggregate_of_class(event_class: type[Any]) -> type[WorkspaceAggregate]:
     outer = getattr(sys.modules[event_class.__module__], event_class.__qualname__.split(".")[0])
     if not (isinstance(outer, type) and issubclass(outer, WorkspaceAggregate)):
         raise TypeError(f"{event_class.__qualname__} is not an event of a Pressroom aggregate")
@@ -49,14 +53,26 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+@cache
+def _naming(event_class: Any) -> tuple[str, str]:
+    """(type, aggregate type) of an event class, worked out once per class."""
+    aggregate = _aggregate_of_class(event_class)
+    return f"{aggregate.EVENT_PREFIX}.{snake(event_class.__name__)}", aggregate.__name__
+
+
+@cache
+def camel_of(field: str) -> str:
+    return camel(field)
+
+
 def envelope(event: Any) -> Envelope:
     """The envelope of a domain event; its id is stable across redeliveries."""
-    aggregate = _aggregate_of(event)
-    data = {camel(k): v for k, v in vars(event).items() if k not in ENVELOPE_FIELDS and k not in PRIVATE_FIELDS}
+    event_type, aggregate_type = _naming(type(event))
+    data = {camel_of(k): v for k, v in vars(event).items() if k not in ENVELOPE_FIELDS and k not in PRIVATE_FIELDS}
     return Envelope(
         id=uuid5(_EVENT_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
-        type=f"{aggregate.EVENT_PREFIX}.{snake(type(event).__name__)}",
-        aggregate_type=aggregate.__name__,
+        type=event_type,
+        aggregate_type=aggregate_type,
         aggregate_id=event.originator_id,
         version=event.originator_version,
         workspace_id=event.workspace_id,

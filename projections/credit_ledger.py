@@ -87,12 +87,11 @@ class CreditLedgerReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        entries = [entry for position, event in batch if (entry := entry_of(position, event)) is not None]
-        if entries:
-            cursor.executemany(
-                f"INSERT INTO credit_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING",
-                [msgspec.structs.astuple(entry) for entry in entries],
-            )
+        # COPY: append-only, and the tracking position makes each batch apply exactly once.
+        with cursor.copy(f"COPY credit_ledger ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for position, event in batch:
+                if (entry := entry_of(position, event)) is not None:
+                    copy.write_row(msgspec.structs.astuple(entry))
 
 
 class LedgerPage(msgspec.Struct):

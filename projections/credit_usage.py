@@ -44,7 +44,10 @@ class CreditUsageReadModel:
         ]
         refunded = [(e.amount, e.job_id) for _, e in batch if isinstance(e, CreditAccount.Refunded)]
         if charged:
-            cursor.executemany("INSERT INTO credit_usage VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id) DO NOTHING", charged)
+            # COPY: a debit is recorded once, and the tracking position makes each batch apply exactly once.
+            with cursor.copy("COPY credit_usage FROM STDIN") as copy:
+                for row in charged:
+                    copy.write_row(row)
         if refunded:
             # A refund lowers the job's cost on the day it was charged, so no day goes negative.
             cursor.executemany("UPDATE credit_usage SET credits = credits - %s WHERE job_id = %s", refunded)
