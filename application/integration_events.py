@@ -67,7 +67,8 @@ def camel_of(field: str) -> str:
 
 def envelope(event: Any) -> Envelope:
     """The envelope of a domain event; its id is stable across redeliveries."""
-    event_type, aggregate_type = _naming(type(event))
+    event_class: Any = type(event)
+    event_type, aggregate_type = _naming(event_class)
     data = {camel_of(k): v for k, v in vars(event).items() if k not in ENVELOPE_FIELDS and k not in PRIVATE_FIELDS}
     return Envelope(
         id=uuid5(_EVENT_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
