@@ -9,11 +9,10 @@ from uuid import UUID
 
 import msgspec
 import psycopg
-from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
 from domain.credit_account import CreditAccount, add_months
-from projections.engine import Batch, Event
+from projections.engine import Batch, Event, evolve_rows, upsert_statement
 
 
 class AccountRow(msgspec.Struct, kw_only=True):
@@ -68,11 +67,7 @@ def evolve(row: AccountRow | None, event: Event) -> AccountRow | None:
     return row
 
 
-COLUMNS = list(AccountRow.__struct_fields__)
-UPSERT = (
-    f"INSERT INTO credit_accounts ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-    f"ON CONFLICT (workspace_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS[1:])}"
-)
+UPSERT = upsert_statement("credit_accounts", list(AccountRow.__struct_fields__))
 
 
 class CreditAccountsReadModel:
@@ -86,16 +81,16 @@ class CreditAccountsReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        ids = list({event.workspace_id for _, event in batch if isinstance(event, CreditAccount.Event)})
-        if not ids:
-            return
-        with cursor.connection.cursor(row_factory=class_row(AccountRow)) as reader:
-            found = reader.execute("SELECT * FROM credit_accounts WHERE workspace_id = ANY(%s)", (ids,)).fetchall()
-        rows: dict[UUID, AccountRow | None] = {row.workspace_id: row for row in found}
-        for _, event in batch:
-            if isinstance(event, CreditAccount.Event):
-                rows[event.workspace_id] = evolve(rows.get(event.workspace_id), event)
-        cursor.executemany(UPSERT, [msgspec.structs.astuple(row) for row in rows.values() if row is not None])
+        rows = evolve_rows(
+            cursor,
+            batch,
+            table="credit_accounts",
+            key="workspace_id",
+            row_type=AccountRow,
+            key_of=lambda event: event.workspace_id if isinstance(event, CreditAccount.Event) else None,
+            evolve=evolve,
+        )
+        cursor.executemany(UPSERT, [msgspec.structs.astuple(row) for row in rows])
 
 
 def due_for_renewal(pool: ConnectionPool[Any], now: datetime, limit: int = 500) -> list[UUID]:

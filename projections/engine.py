@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
+import msgspec
 import psycopg
 import structlog
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg.sql import SQL
+from psycopg.rows import class_row
+from psycopg.sql import SQL, Identifier
 
 from application.pressroom import Pressroom
 
@@ -119,3 +122,39 @@ class LogFollower:
                 if on_error is not None:
                     on_error(error)
                 stop.wait(1.0)
+
+
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+def evolve_rows(
+    cursor: psycopg.Cursor[Any],
+    batch: Batch,
+    *,
+    table: str,
+    key: str,
+    row_type: type[R],
+    key_of: Callable[[Event], UUID | None],
+    evolve: Callable[[R | None, Event], R | None],
+) -> list[R]:
+    """The rows a batch changes: loaded in one query, each folded through `evolve` in log order.
+    A read model whose rows are a pure function of their events writes what this returns."""
+    keyed = [(k, event) for _, event in batch if (k := key_of(event)) is not None]
+    if not keyed:
+        return []
+    with cursor.connection.cursor(row_factory=class_row(row_type)) as reader:
+        found = reader.execute(
+            SQL("SELECT * FROM {} WHERE {} = ANY(%s)").format(Identifier(table), Identifier(key)), (list({k for k, _ in keyed}),)
+        ).fetchall()
+    rows: dict[UUID, R | None] = {getattr(row, key): row for row in found}
+    for k, event in keyed:
+        rows[k] = evolve(rows.get(k), event)
+    return [row for row in rows.values() if row is not None]
+
+
+def upsert_statement(table: str, columns: Sequence[str]) -> str:
+    """INSERT … ON CONFLICT (first column) DO UPDATE of every other column."""
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in columns[1:])}"
+    )

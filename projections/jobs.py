@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.generation_job import GenerationJob, Status
 from domain.pricing import JobType
-from projections.engine import Batch, Event
+from projections.engine import Batch, Event, evolve_rows, upsert_statement
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
 
@@ -94,10 +94,7 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
 
 COLUMNS = list(JobRow.__struct_fields__)
 INPUT = COLUMNS.index("input")
-UPSERT = (
-    f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS[1:])}"
-)
+UPSERT = upsert_statement("jobs", COLUMNS)
 
 
 class JobsReadModel:
@@ -115,19 +112,17 @@ class JobsReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        ids = list({event.originator_id for _, event in batch if isinstance(event, GenerationJob.Event)})
-        if not ids:
-            return
-        with cursor.connection.cursor(row_factory=class_row(JobRow)) as reader:
-            found = reader.execute("SELECT * FROM jobs WHERE id = ANY(%s)", (ids,)).fetchall()
-        rows: dict[UUID, JobRow | None] = {row.id: row for row in found}
-        for _, event in batch:
-            if isinstance(event, GenerationJob.Event):
-                rows[event.originator_id] = evolve(rows.get(event.originator_id), event)
-        changed = [row for row in rows.values() if row is not None]
+        rows = evolve_rows(
+            cursor,
+            batch,
+            table="jobs",
+            key="id",
+            row_type=JobRow,
+            key_of=lambda event: event.originator_id if isinstance(event, GenerationJob.Event) else None,
+            evolve=evolve,
+        )
         cursor.executemany(
-            UPSERT,
-            [(*msgspec.structs.astuple(row)[:INPUT], Jsonb(row.input), *msgspec.structs.astuple(row)[INPUT + 1 :]) for row in changed],
+            UPSERT, [(*msgspec.structs.astuple(row)[:INPUT], Jsonb(row.input), *msgspec.structs.astuple(row)[INPUT + 1 :]) for row in rows]
         )
 
 
