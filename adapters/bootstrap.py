@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import psycopg
 import structlog
@@ -35,6 +36,7 @@ from projections.jobs import overdue_jobs, unfinished_jobs
 
 log = structlog.get_logger()
 
+T = TypeVar("T")
 MIGRATION_LOCK = 0x5052_4553  # any constant shared by every migrating process
 
 
@@ -51,104 +53,87 @@ class Container:
         self.settings = settings
         self.database_url: str = settings.database_url
         self.clock = clock or SystemClock()
-        self._app: Pressroom | None = None
-        self._pool: ConnectionPool[Any] | None = None
-        self._datastore: PostgresDatastore | None = None
+        self._parts: dict[str, Any] = {}
         # The parts are built on first use, often by several threads at once: build each once.
         self._building = threading.RLock()
 
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._building:
+            if name not in self._parts:
+                self._parts[name] = build()
+            return cast(T, self._parts[name])
+
     @property
     def app(self) -> Pressroom:
-        with self._building:
-            if self._app is None:
-                self._app = open_application(
-                    self.database_url,
-                    pool_size=self.settings.db_pool_size,
-                    lease_seconds=self.settings.job_lease_seconds,
-                    video_lease_seconds=self.settings.video_lease_seconds,
-                    max_attempts=self.settings.job_max_attempts,
-                    pricing=self.settings.pricing(),
-                    clock=self.clock,
-                    media=self.media_store,
-                )
-            return self._app
+        return self._once(
+            "app",
+            lambda: open_application(
+                self.database_url,
+                pool_size=self.settings.db_pool_size,
+                lease_seconds=self.settings.job_lease_seconds,
+                video_lease_seconds=self.settings.video_lease_seconds,
+                max_attempts=self.settings.job_max_attempts,
+                pricing=self.settings.pricing(),
+                clock=self.clock,
+                media=self.media_store,
+            ),
+        )
 
     @property
     def pool(self) -> ConnectionPool[Any]:
         """Connections for read models and operational tables."""
-        with self._building:
-            if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
-                )
-            return self._pool
-
-    @property
-    def payments(self) -> LemonSqueezy:
-        packs = {variant: int(amount) for variant, amount in parse_pairs(self.settings.credit_packs).items()}
-        return LemonSqueezy(self.settings.billing_webhook_secret, packs, parse_pairs(self.settings.billing_plans))
-
-    @property
-    def media_store(self) -> MediaStore:
-        if self.settings.media_store != "s3":
-            return LocalMediaStore(self.settings.data_dir / "media")
-        from adapters.media_s3 import S3MediaStore
-
-        def required(name: str) -> str:
-            value = getattr(self.settings, name)
-            if not value:
-                raise SystemExit(f"PRESSROOM_{name.upper()} is not set, and PRESSROOM_MEDIA_STORE=s3 needs it.")
-            return str(value)
-
-        return S3MediaStore(
-            required("s3_bucket"),
-            endpoint_url=self.settings.s3_endpoint_url,
-            access_key_id=required("s3_access_key_id"),
-            secret_access_key=required("s3_secret_access_key"),
-            region=self.settings.s3_region,
-            prefix=self.settings.s3_prefix,
+        return self._once(
+            "pool",
+            lambda: ConnectionPool(
+                self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
+            ),
         )
 
     @property
+    def payments(self) -> LemonSqueezy:
+        def build() -> LemonSqueezy:
+            packs = {variant: int(amount) for variant, amount in parse_pairs(self.settings.credit_packs).items()}
+            return LemonSqueezy(self.settings.billing_webhook_secret, packs, parse_pairs(self.settings.billing_plans))
+
+        return self._once("payments", build)
+
+    @property
+    def media_store(self) -> MediaStore:
+        return self._once("media_store", lambda: media_store(self.settings))
+
+    @property
     def signer(self) -> MediaSigner:
-        if not self.settings.secret_key:
-            raise SystemExit("PRESSROOM_SECRET_KEY is not set: run `pressroom up`, which makes one, or set it.")
-        return MediaSigner(self.settings.secret_key)
+        return self._once("signer", lambda: MediaSigner(required(self.settings, "secret_key", "signing media URLs")))
 
     @property
     def kafka_bootstrap(self) -> str:
-        if not self.settings.kafka_bootstrap:
-            raise SystemExit("PRESSROOM_KAFKA_BOOTSTRAP is not set: run `pressroom up`, which sets it, or set it to your Kafka.")
-        return self.settings.kafka_bootstrap
+        return required(self.settings, "kafka_bootstrap", "this process")
 
     @property
     def datastore(self) -> PostgresDatastore:
-        with self._building:
-            if self._datastore is None:
-                env = self.app.env
-                self._datastore = PostgresDatastore(
-                    dbname=env["POSTGRES_DBNAME"],
-                    host=env["POSTGRES_HOST"],
-                    port=env["POSTGRES_PORT"],
-                    user=env["POSTGRES_USER"],
-                    password=env["POSTGRES_PASSWORD"],
-                    schema="public",
-                    pool_size=4,
-                    max_overflow=4,
-                    lock_timeout=5,
-                )
-            return self._datastore
+        def build() -> PostgresDatastore:
+            env = self.app.env
+            return PostgresDatastore(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=env["POSTGRES_PORT"],
+                user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"],
+                schema="public",
+                pool_size=4,
+                max_overflow=4,
+                lock_timeout=5,
+            )
+
+        return self._once("datastore", build)
 
     def views(self) -> list[ProjectionView]:
         return [ProjectionView(self.datastore, read_model, self.app.name) for read_model in READ_MODELS]
 
     def close(self) -> None:
-        if self._app is not None:
-            self._app.close()
-        if self._pool is not None:
-            self._pool.close()
-        if self._datastore is not None:
-            self._datastore.close()
+        for name in ("app", "pool", "datastore"):
+            if name in self._parts:
+                self._parts[name].close()
 
     # One-shot setup
 
@@ -260,10 +245,7 @@ def providers(settings: Settings) -> tuple[CopyWriter, ImageMaker, VideoMaker]:
     )
 
     def key(name: str) -> str:
-        value = getattr(settings, name)
-        if not value:
-            raise SystemExit(f"PRESSROOM_{name.upper()} is not set, and the chosen provider needs it.")
-        return str(value)
+        return required(settings, name, f"the chosen {name.split('_', maxsplit=1)[0]} provider")
 
     copy: CopyWriter = (
         OpenAICopyWriter(settings.openai_base_url, key("openai_api_key"), settings.openai_copy_model, options=options)
@@ -283,3 +265,26 @@ def providers(settings: Settings) -> tuple[CopyWriter, ImageMaker, VideoMaker]:
         else LocalVideoMaker()
     )
     return copy, image, video
+
+
+def required(settings: Settings, name: str, needed_by: str) -> str:
+    value = getattr(settings, name)
+    if not value:
+        raise SystemExit(f"PRESSROOM_{name.upper()} is not set, and {needed_by} needs it.")
+    return str(value)
+
+
+def media_store(settings: Settings) -> MediaStore:
+    """The local filesystem under DATA_DIR/media, or any S3 API."""
+    if settings.media_store != "s3":
+        return LocalMediaStore(settings.data_dir / "media")
+    from adapters.media_s3 import S3MediaStore
+
+    return S3MediaStore(
+        required(settings, "s3_bucket", "PRESSROOM_MEDIA_STORE=s3"),
+        endpoint_url=settings.s3_endpoint_url,
+        access_key_id=required(settings, "s3_access_key_id", "PRESSROOM_MEDIA_STORE=s3"),
+        secret_access_key=required(settings, "s3_secret_access_key", "PRESSROOM_MEDIA_STORE=s3"),
+        region=settings.s3_region,
+        prefix=settings.s3_prefix,
+    )

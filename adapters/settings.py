@@ -100,9 +100,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _decode(kind: type, value: object) -> object:
+    """msgspec reads every setting but paths by itself; a TypeError here becomes its validation error."""
     if kind is Path and isinstance(value, str):
         return Path(value)
-    raise NotImplementedError(kind)
+    raise TypeError(f"a {kind.__name__} cannot be read from an environment variable")
 
 
 def parse_pairs(text: str) -> dict[str, str]:

@@ -82,23 +82,12 @@ class FirstWorkspace(msgspec.Struct):
     id: UUID
 
 
-def _admin_token(settings: Settings) -> str:
-    if settings.admin_token:
-        return settings.admin_token
-    path = settings.data_dir / "admin_token"
+def _kept_secret(configured: str | None, path: Path, size: int) -> str:
+    """A configured secret, or one generated into the data directory on the first run and reused after."""
+    if configured:
+        return configured
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def _secret_key(settings: Settings) -> str:
-    """The key that signs media URLs: configured, or generated into the data directory on the first run."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.data_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(secrets.token_urlsafe(size))
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -161,8 +150,8 @@ def up(settings: Settings) -> None:
             settings = msgspec.structs.replace(settings, kafka_bootstrap=broker.bootstrap)
         settings = msgspec.structs.replace(
             settings,
-            admin_token=_admin_token(settings),
-            secret_key=_secret_key(settings),
+            admin_token=_kept_secret(settings.admin_token, settings.data_dir / "admin_token", 32),
+            secret_key=_kept_secret(settings.secret_key, settings.data_dir / "secret_key", 48),
             # Tansu holds a consumer-group join for half the session timeout: keep it short here.
             kafka_session_timeout_ms=6000 if broker else settings.kafka_session_timeout_ms,
             kafka_heartbeat_interval_ms=1000 if broker else settings.kafka_heartbeat_interval_ms,

@@ -29,7 +29,7 @@ from domain.asset import Asset, UnsupportedMedia
 from domain.base import WorkspaceAggregate
 from domain.credit_account import CreditAccount, Refund
 from domain.errors import DomainError, NotFound
-from domain.generation_job import GenerationJob, JobNotStartable, StaleAttempt
+from domain.generation_job import GenerationJob, StaleAttempt
 from domain.idempotency_key import IdempotencyKey
 from domain.pricing import Pricing
 from domain.workspace import Workspace, check_name, check_plan
@@ -301,12 +301,9 @@ class Pressroom(Application[UUID]):
         if job is None or not job.can_start(now):
             return None
         if job.attempts >= self.max_attempts:
-            self._fail(job, None, "attempts_exhausted", f"The job did not finish in {job.attempts} attempts.")
+            self._give_up(job)
             return None
-        try:
-            job.start(worker, now, now + self.lease_for(job))
-        except JobNotStartable:
-            return None
+        job.start(worker, now, now + self.lease_for(job))
         self.save(job)
         return job
 
@@ -325,7 +322,7 @@ class Pressroom(Application[UUID]):
     def fail_job(self, job_id: UUID, attempt: int, code: str, message: str, *, retryable: bool) -> bool:
         """Records a failed attempt: requeued while attempts remain and it may help, else failed and refunded."""
         job = self._get(GenerationJob, job_id)
-        if job.status != "processing" or job.attempts != attempt:
+        if not job.is_current(attempt):
             return False
         if retryable and job.attempts < self.max_attempts:
             job.requeue(f"{code}: {message}")
@@ -336,6 +333,9 @@ class Pressroom(Application[UUID]):
         except StaleAttempt:
             return False
         return True
+
+    def _give_up(self, job: GenerationJob) -> None:
+        self._fail(job, None, "attempts_exhausted", f"The job did not finish in {job.attempts} attempts.")
 
     def _fail(self, job: GenerationJob, attempt: int | None, code: str, message: str) -> None:
         self._end_job(job, lambda job: job.fail(attempt, code, message))
@@ -353,7 +353,7 @@ class Pressroom(Application[UUID]):
         """Stores one output of the current attempt as an asset; False when the attempt is no longer
         current (canceled, expired, superseded), and the worker should stop."""
         job = self._get(GenerationJob, job_id)
-        if job.status != "processing" or job.attempts != attempt:
+        if not job.is_current(attempt):
             return False
         asset = self._store_media(job.workspace_id, f"{job.job_type}-{index + 1}", file.content, file, job)
         job.produce(attempt, index, asset.summary(), self.clock.now() + self.lease_for(job))
@@ -364,7 +364,7 @@ class Pressroom(Application[UUID]):
     def finish_job(self, job_id: UUID, attempt: int, failure: tuple[str, str] | None = None) -> bool:
         """Ends a media job once every output was tried; False when the attempt was no longer current."""
         job = self._get(GenerationJob, job_id)
-        if job.status != "processing" or job.attempts != attempt:
+        if not job.is_current(attempt):
             return False
         self._end_job(job, lambda job: job.finish(attempt, failure))
         return True
@@ -451,7 +451,7 @@ class Pressroom(Application[UUID]):
         if not (lease_over or forgotten):
             return False
         if job.attempts >= self.max_attempts:
-            self._fail(job, None, "attempts_exhausted", f"The job did not finish in {job.attempts} attempts.")
+            self._give_up(job)
         else:
             job.requeue("lease expired" if lease_over else "not picked up")
             self.save(job)

@@ -137,8 +137,12 @@ class GenerationJob(WorkspaceAggregate):
         self._record(self.Started, attempt=self.attempts + 1, worker=worker, lease_until=lease_until)
         return self.attempts
 
+    def is_current(self, attempt: int) -> bool:
+        """Whether `attempt` is the one running now: only it may record outputs and outcomes."""
+        return self.status == "processing" and attempt == self.attempts
+
     def _check_current(self, attempt: int) -> None:
-        if self.status != "processing" or attempt != self.attempts:
+        if not self.is_current(attempt):
             raise StaleAttempt(f"Attempt {attempt} of job {self.id} is no longer current ({self.status}).")
 
     @property
