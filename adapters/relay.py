@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import msgspec
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from kafka import KafkaProducer
 
 from adapters.integration_events import envelope_of, headers_of
-from projections.engine import Batch
+from projections.engine import Batch, TrackedConsumer
 
 ACK_TIMEOUT_SECONDS = 30
 
 
-class KafkaRelay(PostgresTrackingRecorder):
-    name = "relay"
-
+class KafkaRelay(TrackedConsumer):
     def __init__(self, datastore: PostgresDatastore, producer: KafkaProducer, application_name: str, namespace: str) -> None:
-        super().__init__(datastore, tracking_table_name="relay_tracking")
+        super().__init__(datastore, "relay", application_name)
         self.namespace = namespace
         self.producer = producer
-        self.application_name = application_name
-
-    def position(self) -> int | None:
-        position: int | None = self.max_tracking_id(self.application_name)
-        return position
 
     def handle(self, batch: Batch) -> None:
         # At-least-once: a crash between the flush and the tracking insert resends this batch,

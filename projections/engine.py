@@ -51,24 +51,37 @@ class LogConsumer(Protocol):
     def handle(self, batch: Batch) -> None: ...
 
 
-class ProjectionView(PostgresTrackingRecorder):
-    """A read model's tables and its tracking table, written together."""
+class TrackedConsumer(PostgresTrackingRecorder):
+    """A log consumer whose position is the tracking record of the application it follows."""
 
-    def __init__(self, datastore: PostgresDatastore, read_model: ReadModel, application_name: str) -> None:
-        super().__init__(datastore, tracking_table_name=f"{read_model.name}_tracking")
-        self.read_model = read_model
-        self.name = read_model.name
+    def __init__(self, datastore: PostgresDatastore, name: str, application_name: str) -> None:
+        super().__init__(datastore, tracking_table_name=f"{name}_tracking")
+        self.name = name
         self.application_name = application_name
-        self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[misc,arg-type]
 
     def position(self) -> int | None:
         position: int | None = self.max_tracking_id(self.application_name)
         return position
 
+
+class ProjectionView(TrackedConsumer):
+    """A read model's tables and its tracking table, written together."""
+
+    def __init__(self, datastore: PostgresDatastore, read_model: ReadModel, application_name: str) -> None:
+        super().__init__(datastore, read_model.name, application_name)
+        self.read_model = read_model
+        self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[misc,arg-type]
+
     def handle(self, batch: Batch) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             self.read_model.apply(cursor, batch)  # type: ignore[arg-type]
             self._insert_tracking(cursor, Tracking(self.application_name, batch[-1][0]))
+
+
+def read_batch(app: Pressroom, *, after: int | None, limit: int, stop: int | None = None) -> Batch:
+    """The events after a log position (up to `stop`), decoded, with their positions."""
+    notifications: Sequence[Notification] = app.recorder.select_notifications(start=after, limit=limit, stop=stop, inclusive_of_start=False)
+    return [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
 
 
 class LogFollower:
@@ -103,10 +116,7 @@ class LogFollower:
         return total
 
     def _next_batch(self) -> Batch:
-        notifications: Sequence[Notification] = self.app.recorder.select_notifications(
-            start=self.consumer.position(), limit=self.batch_size, inclusive_of_start=False
-        )
-        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        return read_batch(self.app, after=self.consumer.position(), limit=self.batch_size)
 
     def run(self, stop: threading.Event, on_error: Callable[[BaseException], None] | None = None) -> None:
         while not stop.is_set():

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from application.pressroom import Pressroom
-from projections.engine import Batch, ReadModel
+from projections.engine import Batch, ReadModel, read_batch
 
 BATCH = 2000
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
@@ -70,8 +70,7 @@ class Rebuilder:
         )
 
     def next_batch(self, stop: int | None = None) -> Batch:
-        notifications = self.app.recorder.select_notifications(start=self.position, limit=BATCH, stop=stop, inclusive_of_start=False)
-        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        return read_batch(self.app, after=self.position, limit=BATCH, stop=stop)
 
     def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
         """One batch in one transaction, with the rebuild's tracking position."""
