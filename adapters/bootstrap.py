@@ -28,7 +28,7 @@ from adapters.settings import Settings, parse_pairs
 from application.metadata import metadata
 from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, VideoMaker
 from application.pressroom import Pressroom
-from projections.api_keys import USAGE_DDL
+from projections.api_keys import USAGE_DDL, UseRecorder
 from projections.catalog import READ_MODELS
 from projections.credit_accounts import due_for_renewal
 from projections.engine import LogFollower, ProjectionView
@@ -88,6 +88,10 @@ class Container:
                 self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
             ),
         )
+
+    @property
+    def key_use(self) -> UseRecorder:
+        return self._once("key_use", lambda: UseRecorder(self.pool))
 
     @property
     def payments(self) -> LemonSqueezy:

@@ -17,7 +17,6 @@ from adapters.bootstrap import Container
 from application.metadata import set_metadata
 from application.pressroom import Principal, Unauthenticated
 from domain.api_key import ApiKey
-from projections.api_keys import record_use
 
 PUBLIC = ["^/v1/admin/", "^/v1/billing/webhook$", "^/v1/pricing$", "^/health$", "^/metrics$", "^/schema", "^/docs$", "^/oauth/", "^/media/"]
 
@@ -40,7 +39,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             principal, key = await anyio.to_thread.run_sync(self.container.app.authenticate, secret)
         except Unauthenticated as error:
             raise NotAuthorizedException(error.detail, headers={"WWW-Authenticate": "Bearer"}) from None
-        await anyio.to_thread.run_sync(record_use, self.container.pool, key.id, datetime.now(UTC))
+        await anyio.to_thread.run_sync(self.container.key_use, key.id, datetime.now(UTC))
         # Set in this request's own task, so it reaches the handler and every event it records.
         set_metadata(actor=f"api_key:{key.id}")
         structlog.contextvars.bind_contextvars(workspace_id=str(principal.workspace_id), key_id=str(key.id))

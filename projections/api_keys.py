@@ -67,6 +67,22 @@ def last_used_at(pool: ConnectionPool[Any], key_id: UUID) -> datetime | None:
     return None if row is None else row[0]
 
 
+class UseRecorder:
+    """Records keys' last use at most once a minute per key from this process, so an API request
+    does not pay a database write each time."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self.pool = pool
+        self._recorded: dict[UUID, datetime] = {}
+
+    def __call__(self, key_id: UUID, at: datetime) -> None:
+        last = self._recorded.get(key_id)
+        if last is not None and at - last < LAST_USED_PRECISION:
+            return
+        self._recorded[key_id] = at
+        record_use(self.pool, key_id, at)
+
+
 def record_use(pool: ConnectionPool[Any], key_id: UUID, at: datetime) -> None:
     with pool.connection() as conn:
         conn.execute(
