@@ -20,7 +20,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from adapters.embedded import EmbeddedBroker, EmbeddedPostgres
-from bench.job_requests import System, start_system, stop_system
+from bench.job_requests import System, create_workspaces, start_system, stop_system
 from tests.fakes import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,15 +41,8 @@ class Throughput:
 
 
 def workspace_client(system: System) -> httpx.Client:
-    admin = {"Authorization": f"Bearer {system.admin_token}"}
-    created = httpx.post(f"{system.base_url}/v1/admin/workspaces", json={"name": "bench"}, headers=admin, timeout=30).json()
-    workspace_id, secret = created["workspace"]["id"], created["apiKey"]["secret"]
-    httpx.post(
-        f"{system.base_url}/v1/admin/workspaces/{workspace_id}/credits",
-        json={"amount": 1_000_000, "reference": "bench"},
-        headers=admin,
-        timeout=30,
-    )
+    """A client with the key of a new, well-funded workspace."""
+    secret = create_workspaces(system, 1)[0]
     return httpx.Client(base_url=system.base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=60)
 
 
