@@ -14,17 +14,19 @@ import structlog
 from eventsourcing.postgres import PostgresDatastore
 from psycopg_pool import ConnectionPool
 
-from adapters import heartbeats
+from adapters import heartbeats, webhook_deliveries
 from adapters.consumers import ConsumerLoop, run_in_thread
 from adapters.copy_local import LocalCopyProvider
 from adapters.eventstore import SystemClock, open_application
 from adapters.generation_worker import GenerationWorker
-from adapters.integration_events import dead_letter_topic, topic_for
+from adapters.integration_events import all_topics, dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
 from adapters.lemonsqueezy import LemonSqueezy
 from adapters.media import LocalMediaStore, MediaSigner
+from adapters.outbound_http import make_client
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
+from adapters.webhook_dispatcher import WebhookDispatcher, WebhookSigner
 from application.metadata import metadata
 from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, VideoMaker
 from application.pressroom import Pressroom
@@ -152,6 +154,8 @@ class Container:
                 KafkaRelay(self.datastore, None, self.app.name, self.settings.kafka_namespace).create_table()  # type: ignore[arg-type]
                 conn.execute(heartbeats.DDL)  # type: ignore[arg-type]
                 conn.execute(USAGE_DDL)  # type: ignore[arg-type]
+                for statement in webhook_deliveries.DDL:
+                    conn.execute(statement)  # type: ignore[arg-type]
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         if self.settings.kafka_bootstrap:
@@ -195,6 +199,35 @@ class Container:
             dead_letter_topic=dead_letter_topic(namespace),
         )
         self._run_with_heartbeat("worker", stop, loop.run)
+
+    @property
+    def webhook_signer(self) -> WebhookSigner:
+        return self._once("webhook_signer", lambda: WebhookSigner(required(self.settings, "secret_key", "signing webhooks")))
+
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        settings = self.settings
+        return WebhookDispatcher(
+            self.pool,
+            webhook_deliveries.DeliveryQueue(self.pool, settings.webhook_retries()),
+            self.webhook_signer,
+            make_client(read_timeout=settings.webhook_timeout_seconds, allow_private=settings.allow_private_urls),
+            self.clock,
+            concurrency=settings.webhook_concurrency,
+        )
+
+    def run_webhooks(self, stop: threading.Event) -> None:
+        namespace = self.settings.kafka_namespace
+        dispatcher = self.webhook_dispatcher()
+        loop = ConsumerLoop(
+            consumer(self.settings, f"{namespace}-webhooks", [t for t in all_topics(namespace) if t != dead_letter_topic(namespace)]),
+            dispatcher.handle,
+            dead_letters=producer(self.kafka_bootstrap),
+            dead_letter_topic=dead_letter_topic(namespace),
+        )
+        try:
+            self._run_with_heartbeat("webhooks", stop, loop.run, dispatcher.run)
+        finally:
+            dispatcher.client.close()
 
     def sweep_once(self) -> int:
         """Expires jobs that made no progress before their deadline, then re-drives every job nobody

@@ -68,6 +68,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_secret_access_key: str | None = None
     s3_region: str = "us-east-1"
     s3_prefix: str = ""
+    # Seconds to wait before each retry of a failed webhook delivery; after the last, it is marked failed.
+    webhook_retry_seconds: str = "60,300,1800,7200,21600"
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 8
+
+    def webhook_retries(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.webhook_retry_seconds.split(",") if part.strip())
 
     def pricing(self) -> Pricing:
         return Pricing(

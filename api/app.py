@@ -28,6 +28,7 @@ from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobsController
 from api.controllers.metrics import MetricsController, metrics_middleware
+from api.controllers.webhooks import WebhooksController
 from api.controllers.workspace import WorkspaceController
 from api.errors import EXCEPTION_HANDLERS
 from application.event_catalogue import asyncapi
@@ -95,6 +96,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             WorkspaceController,
             CreditsController,
             JobsController,
+            WebhooksController,
             HealthController,
             docs,
             asyncapi_document,

@@ -308,3 +308,56 @@ class AggregateState(Schema):
     id: UUID
     version: int
     state: dict[str, Any]
+
+
+# Webhooks
+
+
+class CreateWebhook(Input):
+    url: Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://")]
+    events: Annotated[list[Annotated[str, Meta(min_length=1, max_length=100)]], Meta(min_length=1, max_length=100)]
+
+
+class WebhookOut(Schema):
+    id: UUID
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class NewWebhookOut(WebhookOut):
+    secret: str
+
+
+class WebhookCreated(Schema):
+    webhook: NewWebhookOut
+
+
+class WebhookList(Schema):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryOut(Schema):
+    event_id: UUID
+    type: str
+    attempt: int
+    status: Literal["delivered", "retrying", "failed"]
+    http_status: int | None
+    error: str | None
+    replay: int
+    at: datetime
+
+
+class DeliveryList(Schema):
+    deliveries: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class ReplayWebhook(Input):
+    after: Annotated[int, Meta(ge=0, description="Log position (a stream event id or `nextAfter` of /v1/audit/events) to redeliver after")]
+
+
+class ReplayAccepted(Schema):
+    webhook_id: UUID
+    after: int
+    replay: int

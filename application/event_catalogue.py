@@ -16,9 +16,10 @@ from domain.base import WorkspaceAggregate
 from domain.credit_account import CreditAccount
 from domain.generation_job import GenerationJob
 from domain.idempotency_key import IdempotencyKey
+from domain.webhook import Webhook
 from domain.workspace import Workspace
 
-AGGREGATES: tuple[type[WorkspaceAggregate], ...] = (Workspace, ApiKey, CreditAccount, GenerationJob, IdempotencyKey, Asset)
+AGGREGATES: tuple[type[WorkspaceAggregate], ...] = (Workspace, ApiKey, CreditAccount, GenerationJob, IdempotencyKey, Asset, Webhook)
 # Bases that are never recorded themselves.
 _ABSTRACT = {WorkspaceAggregate.Event, WorkspaceAggregate.Created, CreditAccount.BalanceChanged, GenerationJob.Ended}
 _EXAMPLE_ID = UUID("00000000-0000-4000-8000-000000000001")
@@ -43,6 +44,12 @@ def event_classes() -> list[tuple[type[WorkspaceAggregate], type[Any]]]:
 
 def type_name(aggregate: type[WorkspaceAggregate], event_class: type[Any]) -> str:
     return f"{aggregate.EVENT_PREFIX}.{snake(event_class.__name__)}"
+
+
+def event_types() -> set[str]:
+    """Every integration event type, and each prefix's `prefix.*`."""
+    types = {type_name(aggregate, event_class) for aggregate, event_class in event_classes()}
+    return types | {f"{aggregate.EVENT_PREFIX}.*" for aggregate in AGGREGATES}
 
 
 def _data_fields(event_class: type[Any]) -> list[dataclasses.Field[Any]]:

@@ -111,3 +111,107 @@ class MediaStore(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+# --- publishing ----------------------------------------------------------------------------------
+
+
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    """One media file of an outgoing post: its bytes, and a signed public URL for platforms that fetch media themselves."""
+
+    content: bytes
+    mime: str
+    url: str
+    filename: str
+
+
+class Outgoing(msgspec.Struct, frozen=True, kw_only=True):
+    """A post as a publisher sends it. `idempotency_key` is stable for the post across every attempt."""
+
+    post_id: str
+    idempotency_key: str
+    text: str
+    media: tuple[Attachment, ...] = ()
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What the platform answered for a published post."""
+
+    provider_post_id: str
+    url: str | None = None
+
+
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a connection posts as: `name` becomes the account handle `provider:name`."""
+
+    name: str
+    display_name: str
+
+
+class PublishError(ProviderError):
+    """A publish call that failed. `sent` is True when the request may have reached the platform (a timeout
+    after the body was written, a dropped connection mid-answer): such a post is never retried blindly.
+    `retry_after` is the platform's Retry-After in seconds, when it gave one."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        sent: bool = False,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(code, message, retryable=retryable)
+        self.sent = sent
+        self.retry_after = retry_after
+        self.http_status = http_status
+
+
+class Publisher(Protocol):
+    """One social platform. Credentials are the connection's decrypted secrets (for example `{"botToken", "chatId"}`).
+
+    Calls make one HTTP attempt each (the publishing worker owns retries and their schedule) and raise
+    PublishError: retryable for 429/5xx/connection failures before sending, `sent=True` with code
+    `outcome_unknown` when the outcome cannot be known, `account_unauthorized` for rejected credentials."""
+
+    def verify(self, credentials: dict[str, str]) -> Profile:
+        """Check the credentials with the platform and say who they post as."""
+        ...
+
+    def publish(self, credentials: dict[str, str], post: Outgoing) -> Receipt: ...
+
+    def find(self, credentials: dict[str, str], post: Outgoing) -> Receipt | None:
+        """Ask the platform whether `post` was published (for reconcile); None if it was not.
+        Raises PublishError("reconcile_unsupported") where the platform cannot be asked."""
+        ...
+
+    def delete(self, credentials: dict[str, str], receipt: Receipt) -> None:
+        """Delete a published post; PublishError("delete_unsupported") where the platform cannot."""
+        ...
+
+
+PageSource = Literal["json-ld", "opengraph", "html"]
+
+
+class ProductPage(msgspec.Struct, frozen=True, kw_only=True):
+    """What a product page says about its product. `url` is the final URL after redirects; `images` are
+    absolute, deduplicated and at most 10; `source` lists where the fields came from, best first."""
+
+    url: str
+    title: str = ""
+    description: str = ""
+    price: str | None = None  # as the page writes it, e.g. "19.99"
+    currency: str | None = None  # e.g. "EUR"
+    brand: str | None = None
+    images: tuple[str, ...] = ()
+    source: tuple[PageSource, ...] = ()
+
+
+class PageAnalyzer(Protocol):
+    def analyze(self, url: str) -> ProductPage:
+        """Fetch and read a product page. Raises ProviderError: `url_not_allowed`, `too_many_redirects`,
+        `page_not_found`, `page_not_html`, `page_too_large`, or `page_unreachable` (retryable when a later
+        try may succeed: timeouts, connection errors, 429 and 5xx)."""
+        ...

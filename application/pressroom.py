@@ -32,6 +32,7 @@ from domain.errors import DomainError, NotFound
 from domain.generation_job import GenerationJob, StaleAttempt
 from domain.idempotency_key import IdempotencyKey
 from domain.pricing import Pricing
+from domain.webhook import Webhook
 from domain.workspace import Workspace, check_name, check_plan
 
 P = ParamSpec("P")
@@ -401,6 +402,32 @@ class Pressroom(Application[UUID]):
         if not isinstance(aggregate, WorkspaceAggregate) or (workspace_id is not None and aggregate.workspace_id != workspace_id):
             raise NotFound(f"No aggregate {aggregate_id}.")
         return aggregate
+
+    # Webhooks
+
+    def create_webhook(self, workspace_id: UUID, url: str, events: tuple[str, ...]) -> Webhook:
+        webhook = Webhook.create(workspace_id, url, events)
+        self.save(webhook)
+        return webhook
+
+    def get_webhook(self, workspace_id: UUID | None, webhook_id: UUID) -> Webhook:
+        webhook = self._get(Webhook, webhook_id, workspace_id)
+        if webhook.is_removed:
+            raise NotFound(f"No Webhook {webhook_id}.")
+        return webhook
+
+    @retry_on_conflict
+    def remove_webhook(self, workspace_id: UUID, webhook_id: UUID) -> None:
+        webhook = self.get_webhook(workspace_id, webhook_id)
+        webhook.remove()
+        self.save(webhook)
+
+    @retry_on_conflict
+    def replay_webhook(self, workspace_id: UUID, webhook_id: UUID, after: int) -> Webhook:
+        webhook = self.get_webhook(workspace_id, webhook_id)
+        webhook.request_replay(after)
+        self.save(webhook)
+        return webhook
 
     # Assets
 

@@ -40,3 +40,50 @@ class IdempotencyKeyReused(DomainError):
 
 class InvalidAmount(DomainError):
     code = "invalid_amount"
+
+
+class UnknownProvider(DomainError):
+    code = "unknown_provider"
+
+
+class InvalidTime(DomainError):
+    code = "invalid_time"
+
+
+class ScheduleInvalid(DomainError):
+    """A schedule envelope with problems: each names the JSON path of what is wrong."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['path'] or 'body'}: {e['message']}" for e in errors))
+        self.errors = errors
+
+    def extra(self) -> dict[str, object]:
+        return {"errors": self.errors}
+
+
+class OAuthStateInvalid(DomainError):
+    """An OAuth callback whose state is not the one this connection's authorization was started with."""
+
+    code = "oauth_state_invalid"
+
+
+class OAuthStateExpired(OAuthStateInvalid):
+    code = "oauth_state_expired"
+
+
+class MissingCredentials(DomainError):
+    code = "missing_credentials"
+
+
+class PostNotDue(InvalidState):
+    pass
+
+
+class AttemptInFlight(InvalidState):
+    """A publish attempt was started and never finished: its outcome is unknown, so it is never started again."""
+
+
+class NotCurrentAttempt(InvalidState):
+    pass

@@ -9,6 +9,7 @@ from projections.credit_ledger import CreditLedgerReadModel
 from projections.credit_usage import CreditUsageReadModel
 from projections.engine import ReadModel
 from projections.jobs import JobsReadModel
+from projections.webhooks import WebhooksReadModel
 
 READ_MODELS: tuple[ReadModel, ...] = (
     JobsReadModel(),
@@ -17,4 +18,5 @@ READ_MODELS: tuple[ReadModel, ...] = (
     CreditUsageReadModel(),
     ApiKeysReadModel(),
     AuditLogReadModel(),
+    WebhooksReadModel(),
 )

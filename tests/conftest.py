@@ -74,6 +74,7 @@ def settings_for(database_url: str, broker: EmbeddedBroker, **overrides: object)
         "kafka_heartbeat_interval_ms": 500,
         "kafka_max_poll_interval_ms": 8000,
         "sweep_interval_seconds": 0.5,
+        "webhook_retry_seconds": "0.3,0.3,0.3,0.3,0.3",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

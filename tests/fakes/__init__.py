@@ -2,7 +2,11 @@
 
 from tests.fakes.fal import FakeFal
 from tests.fakes.heygen import FakeHeyGen
+from tests.fakes.oauth import FakeLinkedIn, FakeUser, FakeX
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.product_site import ProductSite, Streamed
 from tests.fakes.servers import FakeServer, Reply, Seen, tiny_mp4, tiny_png
 
 __all__ = ["FakeFal", "FakeHeyGen", "FakeOpenAI", "FakeServer", "Reply", "Seen", "tiny_mp4", "tiny_png"]
+__all__ += ["FakeLinkedIn", "FakeUser", "FakeX"]
+__all__ += ["ProductSite", "Streamed"]

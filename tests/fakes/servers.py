@@ -3,12 +3,17 @@
 A subclass answers like the provider's documented API in `route`; a test then scripts faults on
 top, matched by method and an fnmatch path pattern, for a number of requests or forever:
 `rate_limit` (429 + Retry-After), `fail` (a status, 500 by default), `stall` (answer late, after
-the client's read timeout) and `malformed` (a body that is not the JSON promised). Every request
-is recorded in `requests` before any fault applies, so tests can count attempts.
+the client's read timeout), `accept_then_stall` (do the work, then answer too late: a post the
+provider accepted whose answer never reached the client) and `malformed` (a body that is not the
+JSON promised). Every request is recorded in `requests` before any fault applies, so tests can count
+attempts. A subclass gives its platform's error shapes by overriding `rate_limited_reply` and
+`failure_reply`.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import struct
 import threading
@@ -35,6 +40,34 @@ class Seen:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def form(self) -> dict[str, Part]:
+        """The fields of a multipart/form-data body by name (empty for any other body)."""
+        content_type = self.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return {}
+        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        fields: dict[str, Part] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if isinstance(name, str):
+                content = part.get_payload(decode=True)
+                fields[name] = Part(part.get_filename(), part.get_content_type(), content if isinstance(content, bytes) else b"")
+        return fields
+
+
+@dataclass(frozen=True)
+class Part:
+    """One field of a multipart/form-data body."""
+
+    filename: str | None
+    content_type: str
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
 
 @dataclass
 class Reply:
@@ -54,6 +87,7 @@ class _Fault:
     times: int | None  # None: every matching request
     reply: Reply | None = None  # None: the normal answer (after `stall` seconds)
     stall: float = 0.0
+    route_first: bool = False  # run the normal route (its side effects happen), then stall
 
 
 class FakeServer:
@@ -91,15 +125,18 @@ class FakeServer:
     # --- scripting -----------------------------------------------------------------------------
 
     def rate_limit(self, method: str, pattern: str, *, retry_after: str = "1", times: int | None = 1) -> None:
-        error = {"error": {"message": "Rate limit reached, please retry later.", "type": "requests", "code": "rate_limit_exceeded"}}
-        self._add(_Fault(method, pattern, times, Reply.json(error, 429, {"Retry-After": retry_after})))
+        self._add(_Fault(method, pattern, times, self.rate_limited_reply(retry_after)))
 
     def fail(self, method: str, pattern: str, *, status: int = 500, times: int | None = None, body: Any = None) -> None:
-        reply = Reply.json(body if body is not None else {"error": {"message": "The server had an error processing your request."}}, status)
+        reply = Reply.json(body, status) if body is not None else self.failure_reply(status)
         self._add(_Fault(method, pattern, times, reply))
 
     def stall(self, method: str, pattern: str, *, seconds: float = 3.0, times: int | None = None) -> None:
         self._add(_Fault(method, pattern, times, stall=seconds))
+
+    def accept_then_stall(self, method: str, pattern: str, *, seconds: float = 3.0, times: int | None = 1) -> None:
+        """Do what the request asks (a post is stored), then hold the answer `seconds`: past the client's read timeout."""
+        self._add(_Fault(method, pattern, times, stall=seconds, route_first=True))
 
     def malformed(self, method: str, pattern: str, *, body: bytes = b'{"oops": [1, 2', times: int | None = None) -> None:
         self._add(_Fault(method, pattern, times, Reply(200, body, {"Content-Type": "application/json"})))
@@ -124,6 +161,15 @@ class FakeServer:
         """The provider's normal answer."""
         raise NotImplementedError
 
+    def rate_limited_reply(self, retry_after: str) -> Reply:
+        """The provider's 429 answer asking to wait `retry_after` seconds (OpenAI's shape unless overridden)."""
+        error = {"error": {"message": "Rate limit reached, please retry later.", "type": "requests", "code": "rate_limit_exceeded"}}
+        return Reply.json(error, 429, {"Retry-After": retry_after})
+
+    def failure_reply(self, status: int) -> Reply:
+        """The provider's answer for a server error of `status` (OpenAI's shape unless overridden)."""
+        return Reply.json({"error": {"message": "The server had an error processing your request."}}, status)
+
     def _serve(self, request: Seen) -> Reply:
         with self._lock:
             self.requests.append(request)
@@ -133,6 +179,10 @@ class FakeServer:
             )
             if fault is not None and fault.times is not None:
                 fault.times -= 1
+        if fault is not None and fault.route_first:
+            reply = self.route(request)
+            self._stopping.wait(fault.stall)
+            return reply
         if fault is not None and fault.stall:
             self._stopping.wait(fault.stall)
         if fault is not None and fault.reply is not None:
@@ -158,6 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer()
 
     def do_PUT(self) -> None:
+        self._answer()
+
+    def do_DELETE(self) -> None:
+        self._answer()
+
+    def do_PATCH(self) -> None:
         self._answer()
 
     def _answer(self) -> None:
