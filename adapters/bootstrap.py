@@ -23,18 +23,25 @@ from adapters.integration_events import all_topics, dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
 from adapters.lemonsqueezy import LemonSqueezy
 from adapters.media import LocalMediaStore, MediaSigner
-from adapters.outbound_http import make_client
+from adapters.outbound_http import OutboundOptions, make_client
+from adapters.publishers import publisher_for
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
+from adapters.token_cipher import TokenCipher
 from adapters.webhook_dispatcher import WebhookDispatcher, WebhookSigner
+from application.integration_events import Envelope
 from application.metadata import metadata
-from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, VideoMaker
+from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, Publisher, VideoMaker
 from application.pressroom import Pressroom
+from application.publishing import Publishing
+from domain.errors import DomainError
 from projections.api_keys import USAGE_DDL, UseRecorder
 from projections.catalog import READ_MODELS
 from projections.credit_accounts import due_for_renewal
 from projections.engine import LogFollower, ProjectionView
 from projections.jobs import overdue_jobs, unfinished_jobs
+from projections.posts import due_posts
+from projections.publishing_queries import PublishingReadModels
 
 log = structlog.get_logger()
 
@@ -201,6 +208,63 @@ class Container:
         self._run_with_heartbeat("worker", stop, loop.run)
 
     @property
+    def publishing(self) -> Publishing:
+        def build() -> Publishing:
+            settings = self.settings
+            options = OutboundOptions(
+                connect_timeout=settings.publish_connect_timeout_seconds,
+                read_timeout=settings.publish_read_timeout_seconds,
+                attempts=1,
+                allow_private=settings.allow_private_urls,
+            )
+            publishers: dict[str, Publisher] = {}
+            lock = threading.Lock()
+
+            def publisher(provider: str) -> Publisher:
+                with lock:
+                    if provider not in publishers:
+                        publishers[provider] = publisher_for(provider, options)
+                    return publishers[provider]
+
+            return Publishing(
+                self.app,
+                publishers=publisher,
+                sealer=TokenCipher.from_config(settings.token_key, required(settings, "secret_key", "sealing account credentials")),
+                queries=PublishingReadModels(self.pool),
+                media_url=lambda asset: settings.base_url() + self.signer.url(asset.id, asset.filename),
+                max_attempts=settings.publish_max_attempts,
+            )
+
+        return self._once("publishing", build)
+
+    def schedule_once(self) -> int:
+        """Hands every due post to the publishing workers; returns how many this call handed over."""
+        handed = 0
+        for post_id in due_posts(self.pool, self.clock.now()):
+            try:
+                handed += self.publishing.request_publish(post_id)
+            except DomainError as error:
+                log.info("post_not_handed_over", post_id=str(post_id), error=error.detail)
+        return handed
+
+    def run_publishing_worker(self, stop: threading.Event) -> None:
+        namespace = self.settings.kafka_namespace
+        publishing = self.publishing
+
+        def handle(envelope: Envelope) -> None:
+            if envelope.type == "post.publish_requested":
+                with metadata(actor=f"publisher:{process_name('publisher', self.settings)}"):
+                    publishing.publish(envelope.aggregate_id)
+
+        loop = ConsumerLoop(
+            consumer(self.settings, f"{namespace}-publishing", [topic_for("posts", namespace)]),
+            handle,
+            dead_letters=producer(self.kafka_bootstrap),
+            dead_letter_topic=dead_letter_topic(namespace),
+        )
+        self._run_with_heartbeat("publisher", stop, loop.run)
+
+    @property
     def webhook_signer(self) -> WebhookSigner:
         return self._once("webhook_signer", lambda: WebhookSigner(required(self.settings, "secret_key", "signing webhooks")))
 
@@ -263,7 +327,15 @@ class Container:
                 except Exception as error:  # noqa: BLE001 - the next sweep tries again
                     log.error("sweep_failed", error=repr(error))
 
-        self._run_with_heartbeat("sweeper", stop, sweep)
+        def schedule(stop: threading.Event) -> None:
+            while not stop.wait(self.settings.schedule_interval_seconds):
+                try:
+                    with metadata(actor=f"scheduler:{process_name('sweeper', self.settings)}"):
+                        self.schedule_once()
+                except Exception as error:  # noqa: BLE001 - the next round tries again
+                    log.error("schedule_failed", error=repr(error))
+
+        self._run_with_heartbeat("sweeper", stop, sweep, schedule)
 
 
 def providers(settings: Settings) -> tuple[CopyWriter, ImageMaker, VideoMaker]:

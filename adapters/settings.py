@@ -18,6 +18,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path("./var")
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where clients and platforms reach this server (signed media URLs handed to platforms); default http://host:port.
+    public_url: str | None = None
     admin_token: str | None = None
     allow_private_urls: bool = False
     secret_key: str | None = None
@@ -72,6 +74,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_seconds: str = "60,300,1800,7200,21600"
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 8
+    # Encrypts provider credentials at rest: base64 of 32 bytes; without it, a key is derived from secret_key.
+    token_key: str | None = None
+    publish_connect_timeout_seconds: float = 5.0
+    publish_read_timeout_seconds: float = 20.0
+    publish_max_attempts: int = 5
+    schedule_interval_seconds: float = 0.25
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def webhook_retries(self) -> tuple[float, ...]:
         return tuple(float(part) for part in self.webhook_retry_seconds.split(",") if part.strip())

@@ -24,10 +24,12 @@ from api.controllers.admin import AdminController
 from api.controllers.assets import AssetsController, MediaController
 from api.controllers.audit import AuditController
 from api.controllers.billing import BillingController
+from api.controllers.connections import ConnectionsController, ProvidersController
 from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobsController
 from api.controllers.metrics import MetricsController, metrics_middleware
+from api.controllers.posts import PostsController
 from api.controllers.webhooks import WebhooksController
 from api.controllers.workspace import WorkspaceController
 from api.errors import EXCEPTION_HANDLERS
@@ -97,6 +99,9 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             CreditsController,
             JobsController,
             WebhooksController,
+            ProvidersController,
+            ConnectionsController,
+            PostsController,
             HealthController,
             docs,
             asyncapi_document,

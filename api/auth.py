@@ -18,7 +18,18 @@ from application.metadata import set_metadata
 from application.pressroom import Principal, Unauthenticated
 from domain.api_key import ApiKey
 
-PUBLIC = ["^/v1/admin/", "^/v1/billing/webhook$", "^/v1/pricing$", "^/health$", "^/metrics$", "^/schema", "^/docs$", "^/oauth/", "^/media/"]
+PUBLIC = [
+    "^/v1/admin/",
+    "^/v1/providers$",
+    "^/v1/billing/webhook$",
+    "^/v1/pricing$",
+    "^/health$",
+    "^/metrics$",
+    "^/schema",
+    "^/docs$",
+    "^/oauth/",
+    "^/media/",
+]
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -26,7 +26,7 @@ from api import operator_cli
 
 log = structlog.get_logger()
 
-SERVICES = ("api", "projections", "relay", "worker", "sweeper", "webhooks")
+SERVICES = ("api", "projections", "relay", "worker", "publisher", "sweeper", "webhooks")
 # Every process keeps its own pools and listeners; PostgreSQL's default of 100 is too few for them all.
 EMBEDDED_MAX_CONNECTIONS = 300
 
@@ -61,6 +61,7 @@ def run_service(kind: str, settings: Settings) -> None:
         "worker": container.run_generation_worker,
         "sweeper": container.run_sweeper,
         "webhooks": container.run_webhooks,
+        "publisher": container.run_publishing_worker,
     }
     stop = stop_on_signals()
     try:

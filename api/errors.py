@@ -13,6 +13,7 @@ from litestar.types import ExceptionHandlersMap
 
 from adapters.lemonsqueezy import InvalidSignature, MalformedNotice
 from application.pressroom import Conflict, Unauthenticated
+from application.publishing import ProviderRefused
 from domain.asset import MediaTooLarge, UnsupportedMedia
 from domain.errors import DomainError, IdempotencyKeyReused, InsufficientCredits, InvalidState, NotFound
 from projections.paging import InvalidCursor
@@ -30,6 +31,7 @@ STATUS_OF: dict[type[Exception], int] = {
     InsufficientCredits: 402,
     IdempotencyKeyReused: 422,
     Unauthenticated: 401,
+    ProviderRefused: 502,
     DomainError: 422,
 }
 

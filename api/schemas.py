@@ -361,3 +361,200 @@ class ReplayAccepted(Schema):
     webhook_id: UUID
     after: int
     replay: int
+
+
+# Connections and accounts
+
+
+class ProviderOut(Schema):
+    name: str
+    display_name: str
+    auth: str
+    text_limit: int
+    counting: str
+    caption_limit: int | None
+    media_types: list[str]
+    max_media: int
+    media_required: bool
+    supports_delete: bool
+    supports_reconcile: bool
+    posts_per_minute: int
+    daily_cap: int | None
+
+
+class ProviderList(Schema):
+    providers: list[ProviderOut]
+
+
+Secret = Annotated[str, Meta(min_length=1, max_length=4096)]
+Url = Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://")]
+
+
+class ConnectInput(Input, tag_field="provider"):
+    pass
+
+
+class ConnectWebhook(ConnectInput, tag="webhook"):
+    url: Url
+    secret: Secret | None = None
+
+
+class ConnectDiscord(ConnectInput, tag="discord"):
+    webhook_url: Url
+
+
+class ConnectTelegram(ConnectInput, tag="telegram"):
+    bot_token: Secret
+    chat_id: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class ConnectMastodon(ConnectInput, tag="mastodon"):
+    instance_url: Url
+    access_token: Secret
+
+
+class ConnectBluesky(ConnectInput, tag="bluesky"):
+    identifier: Annotated[str, Meta(min_length=1, max_length=253)]
+    app_password: Secret
+
+
+CreateConnection = ConnectWebhook | ConnectDiscord | ConnectTelegram | ConnectMastodon | ConnectBluesky
+
+
+class ConnectionOut(Schema):
+    id: UUID
+    provider: str
+    status: str
+    handle: str | None = None
+    display_name: str | None = None
+    authorize_url: str | None = None
+    error: str | None = None
+
+
+class ConnectionAnswer(Schema):
+    connection: ConnectionOut
+
+
+class AccountOut(Schema):
+    id: UUID
+    provider: str
+    handle: str
+    display_name: str
+    status: str
+    created_at: datetime
+
+
+class AccountList(Schema):
+    accounts: list[AccountOut]
+
+
+# Posts and runs
+
+
+class PlannedOut(Schema):
+    account: str
+    provider: str
+    publish_at_utc: datetime
+    text: str
+    local_time: str
+    timezone: str
+
+
+class Validated(Schema):
+    ok: bool
+    timezone: str
+    mode: str
+    source_model: str
+    total_posts: int
+    posts: list[PlannedOut]
+
+
+class RunBrief(Schema):
+    id: UUID
+    status: str
+    total_posts: int
+
+
+class PostBrief(Schema):
+    id: UUID
+    status: str
+
+
+class AppliedOut(Schema):
+    duplicate: bool
+    run: RunBrief
+    posts: list[PostBrief]
+
+
+class AttemptOut(Schema):
+    n: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+    http_status: int | None
+
+
+class AttemptList(Schema):
+    attempts: list[AttemptOut]
+
+
+class PostOut(Schema):
+    id: UUID
+    run_id: UUID
+    provider: str
+    account: str
+    account_id: UUID
+    status: str
+    text: str
+    assets: list[str]
+    publish_at_utc: datetime
+    local_time: str | None
+    timezone: str
+    due_at: datetime
+    delayed_reason: str | None
+    provider_post_id: str | None
+    provider_url: str | None
+    error: dict[str, str] | None
+    attempts: int
+    campaign_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PostPage(Schema):
+    total: int
+    limit: int
+    offset: int
+    posts: list[PostOut]
+
+
+class RunOut(Schema):
+    id: UUID
+    status: str
+    mode: str
+    total_posts: int
+    source_model: str
+    timezone: str
+    created_at: datetime
+
+
+class RunDetail(Schema):
+    run: RunOut
+    posts: list[PostOut]
+    summary: dict[str, int]
+
+
+class RunTableRow(Schema):
+    time: datetime
+    account: str
+    status: str
+    post_id: UUID
+
+
+class RunTable(Schema):
+    rows: list[RunTableRow]
+
+
+class PublishRun(Input):
+    start_at: datetime | None = None

@@ -13,13 +13,27 @@ from application.integration_events import ENVELOPE_FIELDS, PRIVATE_FIELDS, SCHE
 from domain.api_key import ApiKey
 from domain.asset import Asset
 from domain.base import WorkspaceAggregate
+from domain.connection import Connection
 from domain.credit_account import CreditAccount
 from domain.generation_job import GenerationJob
 from domain.idempotency_key import IdempotencyKey
+from domain.post import Post
+from domain.run import Run
 from domain.webhook import Webhook
 from domain.workspace import Workspace
 
-AGGREGATES: tuple[type[WorkspaceAggregate], ...] = (Workspace, ApiKey, CreditAccount, GenerationJob, IdempotencyKey, Asset, Webhook)
+AGGREGATES: tuple[type[WorkspaceAggregate], ...] = (
+    Workspace,
+    ApiKey,
+    CreditAccount,
+    GenerationJob,
+    IdempotencyKey,
+    Asset,
+    Webhook,
+    Connection,
+    Post,
+    Run,
+)
 # Bases that are never recorded themselves.
 _ABSTRACT = {WorkspaceAggregate.Event, WorkspaceAggregate.Created, CreditAccount.BalanceChanged, GenerationJob.Ended}
 _EXAMPLE_ID = UUID("00000000-0000-4000-8000-000000000001")

@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 _EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:event")
 ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "workspace_id", META_FIELD}
 # Internal detail and credential material never leave the system, even hashed.
-PRIVATE_FIELDS = {"originator_topic", "secret_hash"}
+PRIVATE_FIELDS = {"originator_topic", "secret_hash", "credentials_sealed", "flow_sealed", "state_hash"}
 
 
 class Envelope(msgspec.Struct, kw_only=True, rename="camel"):

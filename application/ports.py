@@ -215,3 +215,11 @@ class PageAnalyzer(Protocol):
         `page_not_found`, `page_not_html`, `page_too_large`, or `page_unreachable` (retryable when a later
         try may succeed: timeouts, connection errors, 429 and 5xx)."""
         ...
+
+
+class Sealer(Protocol):
+    """Encrypts credentials at rest: what it seals for one `context` (a connection id) opens only there."""
+
+    def seal(self, secrets: dict[str, str], *, context: str = "") -> str: ...
+
+    def open(self, sealed: str, *, context: str = "") -> dict[str, str]: ...

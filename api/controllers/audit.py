@@ -20,7 +20,7 @@ from application.pressroom import Principal
 from projections.audit_log import AuditEntry, entries
 
 STREAM_POLL_SECONDS = 0.2
-PRIVATE_STATE = {"secret_hash", "_pending_events"}
+PRIVATE_STATE = {"secret_hash", "_pending_events", "credentials_sealed", "flow_sealed", "state_hash"}
 
 
 def state_of(aggregate: Any) -> dict[str, Any]:
