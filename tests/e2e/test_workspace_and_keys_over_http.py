@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from projections.catalog import READ_MODELS
 from tests.conftest import System, wait_for
 
 
@@ -121,8 +122,8 @@ def test_health_reports_projections_and_workers(system: System) -> None:
     health = httpx.get(f"{system.base_url}/health").json()
 
     assert health["ok"] and health["database"] and health["broker"]
-    assert set(health["projections"]) == {"jobs", "credit_ledger", "credit_accounts", "credit_usage", "api_keys", "audit_log"}
-    assert {w["kind"] for w in health["workers"].values()} == {"projections", "relay", "worker", "sweeper"}
+    assert set(health["projections"]) == {m.name for m in READ_MODELS}
+    assert {w["kind"] for w in health["workers"].values()} == {"projections", "relay", "worker", "publisher", "sweeper", "webhooks"}
 
 
 def test_metrics_count_jobs_by_status_and_show_projection_lag(system: System) -> None:
