@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.job_requests
 	$(BIN)/python -m bench.account_history
 	$(BIN)/python -m bench.job_pipeline
+	$(BIN)/python -m bench.event_lag
 
 clean:
 	rm -rf $(VENV) var

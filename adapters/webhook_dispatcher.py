@@ -155,6 +155,3 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance: floa
     except (KeyError, ValueError):
         return False
     return abs(now - timestamp) <= tolerance and hmac.compare_digest(signature(secret, timestamp, body), header)
-
-
-
