@@ -15,6 +15,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg_pool import ConnectionPool
 
 from adapters import heartbeats, webhook_deliveries
+from adapters.advisory_locks import AdvisoryLocks
 from adapters.consumers import ConsumerLoop, run_in_thread
 from adapters.copy_local import LocalCopyProvider
 from adapters.eventstore import SystemClock, open_application
@@ -23,24 +24,30 @@ from adapters.integration_events import all_topics, dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
 from adapters.lemonsqueezy import LemonSqueezy
 from adapters.media import LocalMediaStore, MediaSigner
+from adapters.notifications import EventNotifier
+from adapters.oauth import OAuthClient, oauth_client_for
 from adapters.outbound_http import OutboundOptions, make_client
 from adapters.publishers import publisher_for
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
 from adapters.token_cipher import TokenCipher
 from adapters.webhook_dispatcher import WebhookDispatcher, WebhookSigner
+from application.campaigns import Campaigns
 from application.integration_events import Envelope
 from application.metadata import metadata
+from application.oauth_connections import REFRESH_MARGIN, OAuthConnections
 from application.ports import Clock, CopyWriter, ImageMaker, MediaStore, Publisher, VideoMaker
 from application.pressroom import Pressroom
 from application.publishing import Publishing
 from domain.errors import DomainError
 from projections.api_keys import USAGE_DDL, UseRecorder
+from projections.campaign_pipeline import CampaignPipeline
 from projections.catalog import READ_MODELS
+from projections.connections import token_expiring
 from projections.credit_accounts import due_for_renewal
-from projections.engine import LogFollower, ProjectionView
+from projections.engine import LogFollower, ProjectionView, TrackedConsumer
 from projections.jobs import overdue_jobs, unfinished_jobs
-from projections.posts import due_posts
+from projections.posts import due_posts, unsettled_posts
 from projections.publishing_queries import PublishingReadModels
 
 log = structlog.get_logger()
@@ -144,7 +151,7 @@ class Container:
         return [ProjectionView(self.datastore, read_model, self.app.name) for read_model in READ_MODELS]
 
     def close(self) -> None:
-        for name in ("app", "pool", "datastore"):
+        for name in ("event_notifier", "app", "pool", "datastore"):
             if name in self._parts:
                 self._parts[name].close()
 
@@ -159,6 +166,7 @@ class Container:
                 for view in self.views():
                     view.create_table()
                 KafkaRelay(self.datastore, None, self.app.name, self.settings.kafka_namespace).create_table()  # type: ignore[arg-type]
+                TrackedConsumer(self.datastore, "campaign_pipeline", self.app.name).create_table()
                 conn.execute(heartbeats.DDL)  # type: ignore[arg-type]
                 conn.execute(USAGE_DDL)  # type: ignore[arg-type]
                 for statement in webhook_deliveries.DDL:
@@ -208,6 +216,10 @@ class Container:
         self._run_with_heartbeat("worker", stop, loop.run)
 
     @property
+    def event_notifier(self) -> EventNotifier:
+        return self._once("event_notifier", lambda: EventNotifier(self.database_url, f"{self.app.name}_events".lower()))
+
+    @property
     def publishing(self) -> Publishing:
         def build() -> Publishing:
             settings = self.settings
@@ -223,19 +235,79 @@ class Container:
             def publisher(provider: str) -> Publisher:
                 with lock:
                     if provider not in publishers:
-                        publishers[provider] = publisher_for(provider, options)
+                        bases = {"bluesky": settings.bluesky_base_url, "telegram": settings.telegram_base_url}
+                        publishers[provider] = publisher_for(provider, options, bases)
                     return publishers[provider]
 
             return Publishing(
                 self.app,
                 publishers=publisher,
-                sealer=TokenCipher.from_config(settings.token_key, required(settings, "secret_key", "sealing account credentials")),
+                sealer=self.sealer,
                 queries=PublishingReadModels(self.pool),
                 media_url=lambda asset: settings.base_url() + self.signer.url(asset.id, asset.filename),
                 max_attempts=settings.publish_max_attempts,
             )
 
         return self._once("publishing", build)
+
+    @property
+    def sealer(self) -> TokenCipher:
+        return self._once(
+            "sealer",
+            lambda: TokenCipher.from_config(self.settings.token_key, required(self.settings, "secret_key", "sealing account credentials")),
+        )
+
+    @property
+    def oauth(self) -> OAuthConnections:
+        def build() -> OAuthConnections:
+            clients: dict[str, OAuthClient] = {}
+            lock = threading.Lock()
+
+            def client(provider: str) -> OAuthClient:
+                with lock:
+                    if provider not in clients:
+                        clients[provider] = oauth_client_for(provider, self.settings, clock=self.clock)
+                    return clients[provider]
+
+            return OAuthConnections(
+                self.app,
+                clients=client,
+                sealer=self.sealer,
+                redirect_base=self.settings.base_url(),
+                locks=AdvisoryLocks(self.pool, "oauth-refresh"),
+            )
+
+        return self._once("oauth", build)
+
+    def refresh_tokens_once(self) -> int:
+        """Refreshes every OAuth account whose token runs out within REFRESH_MARGIN; returns how many this call refreshed."""
+        refreshed = 0
+        for connection_id in token_expiring(self.pool, self.clock.now() + REFRESH_MARGIN):
+            try:
+                refreshed += self.oauth.refresh_due(connection_id, REFRESH_MARGIN)
+            except DomainError as error:
+                log.warning("token_refresh_failed", connection_id=str(connection_id), error=error.detail)
+        if refreshed:
+            log.info("tokens_refreshed", count=refreshed)
+        return refreshed
+
+    @property
+    def campaigns(self) -> Campaigns:
+        def build() -> Campaigns:
+            from adapters.product_page import ProductPageAnalyzer
+
+            analyzer = ProductPageAnalyzer(OutboundOptions(allow_private=self.settings.allow_private_urls))
+            return Campaigns(self.app, analyzer=analyzer, publishing=lambda: self.publishing)
+
+        return self._once("campaigns", build)
+
+    def campaign_pipeline(self) -> CampaignPipeline:
+        return CampaignPipeline(self.datastore, self.campaigns, self.app.name, actor=process_name("campaigns", self.settings))
+
+    def run_campaigns(self, stop: threading.Event) -> None:
+        """The campaign process manager: follows the log with its own tracking position and moves campaigns on."""
+        follower = LogFollower(self.app, self.campaign_pipeline(), database_url=self.database_url, batch_size=100)
+        self._run_with_heartbeat("campaigns", stop, follower.run)
 
     def schedule_once(self) -> int:
         """Hands every due post to the publishing workers; returns how many this call handed over."""
@@ -246,6 +318,21 @@ class Container:
             except DomainError as error:
                 log.info("post_not_handed_over", post_id=str(post_id), error=error.detail)
         return handed
+
+    def settle_posts_once(self) -> int:
+        """Reconciles unknown posts and re-drives posts a vanished worker left in publishing; returns how many it moved."""
+        idle_since = self.clock.now() - timedelta(seconds=self.settings.reconcile_after_seconds)
+        moved = 0
+        for post_id in unsettled_posts(self.pool, ("publishing", "unknown"), idle_since):
+            try:
+                outcome = self.publishing.settle_unsettled(post_id, idle_since)
+            except DomainError as error:  # moved by someone else meanwhile
+                log.info("post_not_settled", post_id=str(post_id), error=error.detail)
+                continue
+            if outcome is not None:
+                log.info("post_settled", post_id=str(post_id), outcome=outcome)
+                moved += 1
+        return moved
 
     def run_publishing_worker(self, stop: threading.Event) -> None:
         namespace = self.settings.kafka_namespace
@@ -324,6 +411,8 @@ class Container:
                     with metadata(actor=f"sweeper:{process_name('sweeper', self.settings)}"):
                         self.sweep_once()
                         self.renew_periods_once()
+                        self.settle_posts_once()
+                        self.refresh_tokens_once()
                 except Exception as error:  # noqa: BLE001 - the next sweep tries again
                     log.error("sweep_failed", error=repr(error))
 

@@ -80,6 +80,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     publish_read_timeout_seconds: float = 20.0
     publish_max_attempts: int = 5
     schedule_interval_seconds: float = 0.25
+    bluesky_base_url: str | None = None  # default https://bsky.social
+    telegram_base_url: str | None = None  # default https://api.telegram.org
+    # A post left in publishing or unknown this long is looked at again (reconciled with the platform, or re-driven).
+    reconcile_after_seconds: float = 60.0
+    # OAuth apps of the providers that connect through OAuth; the base URLs default to the provider's own.
+    # The callback to register with each is <public_url>/oauth/<provider>/callback.
+    x_client_id: str | None = None
+    x_client_secret: str | None = None  # none: a public client (PKCE only)
+    x_auth_base_url: str | None = None  # default https://x.com
+    x_api_base_url: str | None = None  # default https://api.x.com
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: str | None = None
+    linkedin_auth_base_url: str | None = None  # default https://www.linkedin.com
+    linkedin_api_base_url: str | None = None  # default https://api.linkedin.com
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

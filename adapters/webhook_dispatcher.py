@@ -65,6 +65,8 @@ class WebhookDispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._in_flight = 0
 
     # The Kafka side: queue, never send, so a slow receiver cannot hold up the consumer group.
 
@@ -95,17 +97,36 @@ class WebhookDispatcher:
     # The delivery side.
 
     def run(self, stop: threading.Event) -> None:
+        """Keeps every delivery thread busy: a slot freed by a finished delivery is filled at once, so one
+        slow receiver holds one slot, not a whole round of deliveries to everyone."""
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook") as pool:
             while not stop.is_set():
                 self._wake.clear()
-                try:
-                    due = self.queue.claim(self.clock.now(), self.concurrency * 4)
-                    if due:
-                        list(pool.map(self.deliver, due))
+                with self._lock:
+                    free = self.concurrency - self._in_flight
+                if free > 0:
+                    try:
+                        due = self.queue.claim(self.clock.now(), free)
+                    except Exception as error:  # noqa: BLE001 - the next round tries again; claims lapse on their own
+                        log.error("webhook_claim_failed", error=repr(error))
+                        due = []
+                    for delivery in due:
+                        with self._lock:
+                            self._in_flight += 1
+                        pool.submit(self._deliver_in_slot, delivery)
+                    if len(due) == free:
                         continue
-                except Exception as error:  # noqa: BLE001 - the next round tries again; claims lapse on their own
-                    log.error("webhook_round_failed", error=repr(error))
                 self._wake.wait(self._idle_seconds())
+
+    def _deliver_in_slot(self, due: Due) -> None:
+        try:
+            self.deliver(due)
+        except Exception as error:  # noqa: BLE001 - the claim lapses and the delivery is tried again
+            log.error("webhook_delivery_crashed", webhook_id=str(due.webhook_id), error=repr(error))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            self._wake.set()
 
     def _idle_seconds(self) -> float:
         next_at = self.queue.next_due()

@@ -24,11 +24,13 @@ from api.controllers.admin import AdminController
 from api.controllers.assets import AssetsController, MediaController
 from api.controllers.audit import AuditController
 from api.controllers.billing import BillingController
+from api.controllers.campaigns import CampaignsController
 from api.controllers.connections import ConnectionsController, ProvidersController
 from api.controllers.credits import CreditsController
 from api.controllers.health import HealthController
 from api.controllers.jobs import JobsController
 from api.controllers.metrics import MetricsController, metrics_middleware
+from api.controllers.oauth import OAuthController
 from api.controllers.posts import PostsController
 from api.controllers.webhooks import WebhooksController
 from api.controllers.workspace import WorkspaceController
@@ -98,9 +100,11 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             WorkspaceController,
             CreditsController,
             JobsController,
+            CampaignsController,
             WebhooksController,
             ProvidersController,
             ConnectionsController,
+            OAuthController,
             PostsController,
             HealthController,
             docs,

@@ -26,9 +26,9 @@ from api import operator_cli
 
 log = structlog.get_logger()
 
-SERVICES = ("api", "projections", "relay", "worker", "publisher", "sweeper", "webhooks")
+SERVICES = ("api", "projections", "relay", "worker", "publisher", "sweeper", "webhooks", "campaigns")
 # Every process keeps its own pools and listeners; PostgreSQL's default of 100 is too few for them all.
-EMBEDDED_MAX_CONNECTIONS = 300
+EMBEDDED_MAX_CONNECTIONS = 500
 
 
 def stop_on_signals() -> threading.Event:
@@ -62,6 +62,7 @@ def run_service(kind: str, settings: Settings) -> None:
         "sweeper": container.run_sweeper,
         "webhooks": container.run_webhooks,
         "publisher": container.run_publishing_worker,
+        "campaigns": container.run_campaigns,
     }
     stop = stop_on_signals()
     try:

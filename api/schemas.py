@@ -515,6 +515,7 @@ class PostOut(Schema):
     delayed_reason: str | None
     provider_post_id: str | None
     provider_url: str | None
+    published_at: datetime | None
     error: dict[str, str] | None
     attempts: int
     campaign_id: UUID | None

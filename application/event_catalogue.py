@@ -13,6 +13,7 @@ from application.integration_events import ENVELOPE_FIELDS, PRIVATE_FIELDS, SCHE
 from domain.api_key import ApiKey
 from domain.asset import Asset
 from domain.base import WorkspaceAggregate
+from domain.campaign import Campaign
 from domain.connection import Connection
 from domain.credit_account import CreditAccount
 from domain.generation_job import GenerationJob
@@ -33,6 +34,7 @@ AGGREGATES: tuple[type[WorkspaceAggregate], ...] = (
     Connection,
     Post,
     Run,
+    Campaign,
 )
 # Bases that are never recorded themselves.
 _ABSTRACT = {WorkspaceAggregate.Event, WorkspaceAggregate.Created, CreditAccount.BalanceChanged, GenerationJob.Ended}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Annotated, Literal, Protocol
+from uuid import UUID
 
 import msgspec
 from msgspec import Meta
@@ -223,3 +225,45 @@ class Sealer(Protocol):
     def seal(self, secrets: dict[str, str], *, context: str = "") -> str: ...
 
     def open(self, sealed: str, *, context: str = "") -> dict[str, str]: ...
+
+
+# --- OAuth connections ---------------------------------------------------------------------------
+
+
+class OAuthTokens(Protocol):
+    """What a provider's token endpoint granted; `refresh_token` is None when it gave none."""
+
+    @property
+    def access_token(self) -> str: ...
+
+    @property
+    def refresh_token(self) -> str | None: ...
+
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+class OAuthClientPort(Protocol):
+    """One provider's OAuth 2.0 client. Failures are ProviderErrors: `refresh_rejected` means the account
+    must be reconnected, a retryable one that a later try may succeed."""
+
+    @property
+    def uses_pkce(self) -> bool:
+        """Whether authorize_url needs a code_challenge and exchange its code_verifier."""
+        ...
+
+    def authorize_url(self, state: str, code_challenge: str | None, redirect_uri: str) -> str: ...
+
+    def exchange(self, code: str, code_verifier: str | None, redirect_uri: str) -> OAuthTokens: ...
+
+    def refresh(self, refresh_token: str) -> OAuthTokens:
+        """New tokens; when the provider sends no new refresh token, the one given is kept."""
+        ...
+
+    def profile(self, access_token: str) -> Profile: ...
+
+
+class KeyedLock(Protocol):
+    """Mutual exclusion across processes: `hold(key)` yields True to the one holder, False to anyone else meanwhile."""
+
+    def hold(self, key: UUID) -> AbstractContextManager[bool]: ...

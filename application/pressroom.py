@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
@@ -19,16 +19,17 @@ from uuid import UUID, uuid4
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoder, Transcoding
 
 from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
 from application.metadata import MetadataMapper
 from application.ports import Clock, MediaFile, MediaStore
+from application.transcoding import MsgspecJSONTranscoder
 from domain.api_key import SECRET_PREFIX, ApiKey
 from domain.asset import Asset, UnsupportedMedia
 from domain.base import WorkspaceAggregate
 from domain.credit_account import CreditAccount, Refund
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, InsufficientCredits, NotFound
 from domain.generation_job import GenerationJob, StaleAttempt
 from domain.idempotency_key import IdempotencyKey
 from domain.pricing import Pricing
@@ -92,6 +93,15 @@ class JobReceipt(msgspec.Struct, frozen=True):
     duplicate: bool
 
 
+class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One job of several requested together (`request_jobs`)."""
+
+    job_type: str
+    job_input: dict[str, Any]
+    outputs: int
+    idempotency_key: str | None = None
+
+
 class Pressroom(Application[UUID]):
     name = "pressroom"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: ACCOUNT_SNAPSHOT_INTERVAL}
@@ -129,6 +139,11 @@ class Pressroom(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MetadataMapper(transcoder=self.construct_transcoder())
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = MsgspecJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -290,6 +305,35 @@ class Pressroom(Application[UUID]):
             changed.append(key)
         self.save(*changed)
         return JobReceipt(job=job, credits_remaining=account.balance, duplicate=False)
+
+    def request_jobs(
+        self,
+        workspace_id: UUID,
+        requests: Sequence[JobRequest],
+        campaign_id: UUID | None,
+        along: Callable[[list[GenerationJob]], Sequence[Aggregate]],
+    ) -> list[GenerationJob]:
+        """Several jobs charged together and saved in one transaction with what `along` changes (a campaign
+        that records them): all are charged or none. Each request's idempotency key is claimed, so a
+        repeat collides in the event store instead of charging twice; the caller retries on conflict."""
+        with self._account_exclusively(workspace_id):
+            now = self.clock.now()
+            account = self.credit_account(workspace_id)
+            needed = sum(self.pricing.cost_of(r.job_type, r.outputs) for r in requests)
+            if needed > account.balance:
+                raise InsufficientCredits(needed, account.balance)
+            changed: list[Aggregate] = [account]
+            jobs: list[GenerationJob] = []
+            for r in requests:
+                fingerprint = fingerprint_of(r.job_type, r.job_input, campaign_id)
+                job_id = uuid4()
+                charge = account.debit(job_id, self.pricing.cost_of(r.job_type, r.outputs), r.job_type)
+                job = GenerationJob.request(job_id, workspace_id, r.job_type, r.job_input, charge, fingerprint, campaign_id, r.outputs)
+                jobs.append(job)
+                if r.idempotency_key is not None:
+                    changed.append(IdempotencyKey.claim(workspace_id, r.idempotency_key, fingerprint, job_id, now))
+            self.save(*changed, *jobs, *along(jobs))
+            return jobs
 
     def get_job(self, workspace_id: UUID, job_id: UUID) -> GenerationJob:
         return self._get(GenerationJob, job_id, workspace_id)

@@ -33,6 +33,7 @@ from domain.schedule import AccountRef, AssetRef, Envelope, Plan, index_accounts
 RUN_LOCK_STRIPES = 64
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=30)
+ORDER_WAIT = timedelta(seconds=1)
 
 
 class UnsupportedByProvider(DomainError):
@@ -57,6 +58,8 @@ class PublishingQueries(Protocol):
     def open_posts_of_account(self, account_id: UUID) -> list[UUID]: ...
 
     def published_since(self, account_id: UUID, since: datetime) -> int: ...
+
+    def earlier_post_open(self, account_id: UUID, post_id: UUID, publish_at: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,36 @@ class Publishing:
         receipt = self._find_at_provider(post)
         return self._settle(post.id, receipt)
 
+    def settle_unsettled(self, post_id: UUID, idle_since: datetime) -> str | None:
+        """The sweeper's pass over a post nobody has moved since `idle_since`: an `unknown` post is
+        reconciled where the platform can be asked; a `publishing` post whose worker vanished becomes
+        `unknown` (an attempt was in flight) or goes back to the scheduler (none was). Returns what it did."""
+        post = self.app._find(Post, post_id)
+        if post is None or post.modified_on >= idle_since:
+            return None
+        if post.status == "publishing":
+            return self._unstick(post_id, idle_since)
+        if post.status == "unknown" and provider_spec(post.provider).supports_reconcile:
+            try:
+                receipt = self._find_at_provider(post)
+            except (UnsupportedByProvider, ProviderRefused):
+                return None
+            return f"reconciled:{self._settle(post.id, receipt).status}"
+        return None
+
+    @retry_on_conflict
+    def _unstick(self, post_id: UUID, idle_since: datetime) -> str | None:
+        post = self.app._get(Post, post_id)
+        if post.status != "publishing" or post.modified_on >= idle_since:
+            return None
+        now = self.clock.now()
+        if post.in_flight is not None:
+            post.mark_outcome_unknown(post.in_flight.n, now, "The attempt never finished; no worker answered for it.")
+        else:
+            post.delay(now, "stalled: no publishing worker took the post")
+        self._save_with_run(post)
+        return post.status
+
     def _find_at_provider(self, post: Post) -> Receipt | None:
         connection = self.app._get(Connection, post.account_id)
         try:
@@ -276,6 +309,8 @@ class Publishing:
     @retry_on_conflict
     def _settle(self, post_id: UUID, receipt: Receipt | None) -> Post:
         post = self.app._get(Post, post_id)
+        if post.status != "unknown":
+            return post  # settled meanwhile (another sweeper, a client's reconcile)
         now = self.clock.now()
         if receipt is None:
             post.reconcile(now, published=False, max_attempts=self.max_attempts)
@@ -341,7 +376,8 @@ class Publishing:
             return None
         now = self.clock.now()
         if post.in_flight is not None:
-            # Redelivered after a crash mid-attempt: the platform may have the post. Never resend blindly.
+            # Redelivered after a crash mid-attempt: the platform may have the post. Never resend blindly;
+            # the sweeper reconciles it with the platform where the platform can be asked.
             post.mark_outcome_unknown(post.in_flight.n, now, "The publishing worker stopped during the attempt.")
             self._save_with_run(post)
             return post, 0
@@ -350,7 +386,7 @@ class Publishing:
             post.fail_attempt(post.start_attempt(now), now, "The account is not connected.")
             self._save_with_run(post)
             return post, 0
-        limited = self._rate_limited(post, now)
+        limited = self._held_back(post, now)
         if limited is not None:
             post.delay(*limited)
             self._save_with_run(post)
@@ -359,7 +395,10 @@ class Publishing:
         self._save_with_run(post)
         return post, n
 
-    def _rate_limited(self, post: Post, now: datetime) -> tuple[datetime, str] | None:
+    def _held_back(self, post: Post, now: datetime) -> tuple[datetime, str] | None:
+        """Why the post must wait, and until when: posts go out in order per account, within its rate limits."""
+        if self.queries.earlier_post_open(post.account_id, post.id, post.publish_at):
+            return now + ORDER_WAIT, "waiting: an earlier post to this account has not gone out yet"
         spec = provider_spec(post.provider)
         if spec.posts_per_minute and self.queries.published_since(post.account_id, now - timedelta(minutes=1)) >= spec.posts_per_minute:
             return now + timedelta(minutes=1), f"rate_limited: {spec.posts_per_minute} posts a minute on {spec.display_name}"

@@ -9,6 +9,9 @@ from uuid import UUID
 
 import msgspec
 import psycopg
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
 from application.integration_events import Envelope, envelope
@@ -20,6 +23,9 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     position: int
     envelope: Envelope
     metadata: dict[str, str]
+
+
+COLUMN_TYPES = ("int8", "uuid", "uuid", "text", "timestamptz", "jsonb", "jsonb")
 
 
 class AuditLogReadModel:
@@ -34,21 +40,35 @@ class AuditLogReadModel:
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
         # COPY rather than INSERT: this table takes every event, and the tracking position already
-        # makes each batch apply exactly once, so no row can conflict.
-        with cursor.copy("COPY audit_log FROM STDIN") as copy:
-            for position, event in batch:
-                published = envelope(event)
-                copy.write_row(
-                    (
-                        position,
-                        published.workspace_id,
-                        published.aggregate_id,
-                        published.type,
-                        published.occurred_at,
-                        msgspec.json.encode(published).decode(),
-                        msgspec.json.encode(event_metadata(event)).decode(),
+        # makes each batch apply exactly once, so no row can conflict. In binary, because PostgreSQL
+        # then parses only the JSON: a rebuild's heaviest table costs it a third less.
+        with cursor.connection.cursor() as copying:
+            copying.adapters.register_dumper(None, JsonbDumper)
+            with copying.copy("COPY audit_log FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(COLUMN_TYPES)
+                for position, event in batch:
+                    published = envelope(event)
+                    copy.write_row(
+                        (
+                            position,
+                            published.workspace_id,
+                            published.aggregate_id,
+                            published.type,
+                            published.occurred_at,
+                            published,
+                            event_metadata(event),
+                        )
                     )
-                )
+
+
+class JsonbDumper(Dumper):
+    """Writes a value as binary jsonb, encoded by msgspec (in COPY, the column type picks the dumper)."""
+
+    oid = postgres.types["jsonb"].oid
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + msgspec.json.encode(obj)
 
 
 def entries(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.api_keys import ApiKeysReadModel
 from projections.audit_log import AuditLogReadModel
+from projections.campaigns import CampaignsReadModel
 from projections.connections import ConnectionsReadModel
 from projections.credit_accounts import CreditAccountsReadModel
 from projections.credit_ledger import CreditLedgerReadModel
@@ -25,4 +26,5 @@ READ_MODELS: tuple[ReadModel, ...] = (
     ConnectionsReadModel(),
     PostsReadModel(),
     RunsReadModel(),
+    CampaignsReadModel(),
 )

@@ -12,7 +12,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.credit_account import CreditAccount, add_months
-from projections.engine import Batch, Event, evolve_rows, upsert_statement
+from projections.engine import Batch, Event, evolve_rows, write_rows
 
 
 class AccountRow(msgspec.Struct, kw_only=True):
@@ -67,9 +67,6 @@ def evolve(row: AccountRow | None, event: Event) -> AccountRow | None:
     return row
 
 
-UPSERT = upsert_statement("credit_accounts", list(AccountRow.__struct_fields__))
-
-
 class CreditAccountsReadModel:
     name = "credit_accounts"
     ddl = (
@@ -90,7 +87,7 @@ class CreditAccountsReadModel:
             key_of=lambda event: event.workspace_id if isinstance(event, CreditAccount.Event) else None,
             evolve=evolve,
         )
-        cursor.executemany(UPSERT, [msgspec.structs.astuple(row) for row in rows])
+        write_rows(cursor, "credit_accounts", rows, upsert_on="workspace_id")
 
 
 def due_for_renewal(pool: ConnectionPool[Any], now: datetime, limit: int = 500) -> list[UUID]:

@@ -11,12 +11,13 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
+from application.integration_events import event_ids
 from domain.credit_account import CreditAccount
-from projections.engine import Batch, Event
+from projections.engine import Batch, Event, write_rows
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
 EntryType = Literal["grant", "topup", "debit", "refund", "reset"]
-_ENTRY_NAMESPACE = uuid5(NAMESPACE_URL, "pressroom:ledger-entry")
+_entry_id = event_ids(uuid5(NAMESPACE_URL, "pressroom:ledger-entry"))
 
 
 class LedgerEntry(msgspec.Struct, kw_only=True):
@@ -60,7 +61,7 @@ def _entry(
     reason: str | None = None,
 ) -> LedgerEntry:
     return LedgerEntry(
-        id=uuid5(_ENTRY_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+        id=_entry_id(event.originator_id, event.originator_version),
         workspace_id=event.workspace_id,
         position=position,
         type=kind,
@@ -71,9 +72,6 @@ def _entry(
         reason=reason,
         created_at=event.timestamp,
     )
-
-
-COLUMNS = list(LedgerEntry.__struct_fields__)
 
 
 class CreditLedgerReadModel:
@@ -87,11 +85,8 @@ class CreditLedgerReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        # COPY: append-only, and the tracking position makes each batch apply exactly once.
-        with cursor.copy(f"COPY credit_ledger ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for position, event in batch:
-                if (entry := entry_of(position, event)) is not None:
-                    copy.write_row(msgspec.structs.astuple(entry))
+        # Append-only: the tracking position makes each batch apply exactly once.
+        write_rows(cursor, "credit_ledger", [entry for position, event in batch if (entry := entry_of(position, event)) is not None])
 
 
 class LedgerPage(msgspec.Struct):

@@ -12,7 +12,15 @@ from psycopg_pool import ConnectionPool
 
 from domain.credit_account import CreditAccount
 from domain.pricing import JOB_TYPES
-from projections.engine import Batch
+from projections.engine import Batch, write_rows
+
+
+class UsageRow(msgspec.Struct):
+    job_id: UUID
+    workspace_id: UUID
+    job_type: str
+    day: date
+    credits: int
 
 
 class DailyUsage(msgspec.Struct):
@@ -40,14 +48,13 @@ class CreditUsageReadModel:
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
         # A refund always comes after its debit in the log, so a batch's inserts can all go first.
         charged = [
-            (e.job_id, e.workspace_id, e.job_type, utc_day(e.timestamp), e.amount) for _, e in batch if isinstance(e, CreditAccount.Debited)
+            UsageRow(e.job_id, e.workspace_id, e.job_type, utc_day(e.timestamp), e.amount)
+            for _, e in batch
+            if isinstance(e, CreditAccount.Debited)
         ]
         refunded = [(e.amount, e.job_id) for _, e in batch if isinstance(e, CreditAccount.Refunded)]
-        if charged:
-            # COPY: a debit is recorded once, and the tracking position makes each batch apply exactly once.
-            with cursor.copy("COPY credit_usage FROM STDIN") as copy:
-                for row in charged:
-                    copy.write_row(row)
+        # A debit is recorded once, and the tracking position makes each batch apply exactly once.
+        write_rows(cursor, "credit_usage", charged)
         if refunded:
             # A refund lowers the job's cost on the day it was charged, so no day goes negative.
             cursor.executemany("UPDATE credit_usage SET credits = credits - %s WHERE job_id = %s", refunded)

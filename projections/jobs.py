@@ -9,12 +9,11 @@ from uuid import UUID
 import msgspec
 import psycopg
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from domain.generation_job import GenerationJob, Status
 from domain.pricing import JobType
-from projections.engine import Batch, Event, evolve_rows, upsert_statement
+from projections.engine import Batch, Event, evolve_rows, write_rows
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
 
@@ -92,11 +91,6 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
     return row
 
 
-COLUMNS = list(JobRow.__struct_fields__)
-INPUT = COLUMNS.index("input")
-UPSERT = upsert_statement("jobs", COLUMNS)
-
-
 class JobsReadModel:
     name = "jobs"
     ddl = (
@@ -121,9 +115,7 @@ class JobsReadModel:
             key_of=lambda event: event.originator_id if isinstance(event, GenerationJob.Event) else None,
             evolve=evolve,
         )
-        cursor.executemany(
-            UPSERT, [(*msgspec.structs.astuple(row)[:INPUT], Jsonb(row.input), *msgspec.structs.astuple(row)[INPUT + 1 :]) for row in rows]
-        )
+        write_rows(cursor, "jobs", rows, upsert_on="id")
 
 
 class JobPage(msgspec.Struct):

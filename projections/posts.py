@@ -186,6 +186,9 @@ class PostsReadModel:
         "CREATE INDEX IF NOT EXISTS posts_by_run ON posts (run_id, publish_at)",
         "CREATE INDEX IF NOT EXISTS posts_due ON posts (due_at) WHERE status IN ('scheduled', 'retry_pending')",
         "CREATE INDEX IF NOT EXISTS posts_published_by_account ON posts (account_id, published_at)",
+        "CREATE INDEX IF NOT EXISTS posts_unsettled ON posts (updated_at) WHERE status IN ('publishing', 'unknown')",
+        "CREATE INDEX IF NOT EXISTS posts_open_by_account ON posts (account_id, publish_at) "
+        "WHERE status IN ('scheduled', 'publishing', 'unknown', 'retry_pending')",
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
@@ -269,6 +272,28 @@ def due_posts(pool: ConnectionPool[Any], now: datetime, limit: int = 500) -> lis
             (now, limit),
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def unsettled_posts(pool: ConnectionPool[Any], statuses: Collection[str], idle_since: datetime, limit: int = 500) -> list[UUID]:
+    """Posts in any of `statuses` (publishing, unknown) that have not changed since `idle_since`: for the sweeper."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT id FROM posts WHERE status = ANY(%s) AND updated_at < %s ORDER BY updated_at, id LIMIT %s",
+            (list(statuses), idle_since, limit),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def earlier_post_open(pool: ConnectionPool[Any], account_id: UUID, post_id: UUID, publish_at: datetime) -> bool:
+    """Whether a post to the same account meant to go out before `publish_at` has not gone out yet
+    (scheduled, delayed, being sent, unknown or waiting for a retry)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM posts WHERE account_id = %s AND id <> %s AND publish_at < %s "
+            "AND status IN ('scheduled', 'publishing', 'unknown', 'retry_pending') LIMIT 1",
+            (account_id, post_id, publish_at),
+        ).fetchone()
+    return row is not None
 
 
 def posts_of_account(pool: ConnectionPool[Any], account_id: UUID, statuses: Collection[str]) -> list[UUID]:

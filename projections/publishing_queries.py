@@ -10,7 +10,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.schedule import AccountRef
 from projections.connections import account_refs
-from projections.posts import posts_of_account, published_since
+from projections.posts import earlier_post_open, posts_of_account, published_since
 
 OPEN_STATUSES = ("draft", "scheduled", "retry_pending")
 
@@ -31,3 +31,6 @@ class PublishingReadModels:
 
     def published_since(self, account_id: UUID, since: datetime) -> int:
         return published_since(self.pool, account_id, since)
+
+    def earlier_post_open(self, account_id: UUID, post_id: UUID, publish_at: datetime) -> bool:
+        return earlier_post_open(self.pool, account_id, post_id, publish_at)

@@ -35,7 +35,7 @@ from tests.fakes import FakeOpenAI
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), delete_on_close=True)
-    server.configure(max_connections="300", fsync="off")
+    server.configure(max_connections="1000", fsync="off")
     yield server
     server.close()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from adapters.outbound_http import OutboundOptions
 from adapters.publishers.bluesky import BlueskyPublisher
@@ -22,8 +22,16 @@ PUBLISHERS: dict[str, Callable[[OutboundOptions], Publisher]] = {
 MANUAL_PROVIDERS = tuple(PUBLISHERS)
 
 
-def publisher_for(provider: str, options: OutboundOptions) -> Publisher:
-    """A new publisher for `provider` (one of MANUAL_PROVIDERS) at the platform's public address."""
+# Platforms with one fixed API address; self-hosted ones (Mastodon, Discord, webhooks) take theirs from the account.
+FIXED_BASES: dict[str, type[TelegramPublisher] | type[BlueskyPublisher]] = {"telegram": TelegramPublisher, "bluesky": BlueskyPublisher}
+
+
+def publisher_for(provider: str, options: OutboundOptions, api_bases: Mapping[str, str | None] | None = None) -> Publisher:
+    """A new publisher for `provider` (one of MANUAL_PROVIDERS), at the platform's public address unless
+    `api_bases` names another (a PDS of one's own for Bluesky, a local Bot API server for Telegram, a test fake)."""
+    base = (api_bases or {}).get(provider)
+    if base and provider in FIXED_BASES:
+        return FIXED_BASES[provider](options, api_base=base)
     try:
         make = PUBLISHERS[provider]
     except KeyError:

@@ -19,7 +19,9 @@ from api.schemas import AggregateState, AuditEvents
 from application.pressroom import Principal
 from projections.audit_log import AuditEntry, entries
 
-STREAM_POLL_SECONDS = 0.2
+STREAM_POLL_SECONDS = 0.02
+POLLS_AFTER_WAKE = 25  # half a second of short polls after an event is recorded
+STREAM_IDLE_SECONDS = 2.0
 PRIVATE_STATE = {"secret_hash", "_pending_events", "credentials_sealed", "flow_sealed", "state_hash"}
 
 
@@ -88,10 +90,19 @@ def _page(container: Container, workspace_id: UUID, position: int) -> list[Audit
 
 
 async def _follow(container: Container, workspace_id: UUID, position: int) -> AsyncIterator[ServerSentEventMessage]:
+    # Woken by the event store's notification; the audit log read model follows a few milliseconds
+    # later, so a wake-up is followed by short polls before waiting again.
+    polls_left = 0
     while True:
         found = await anyio.to_thread.run_sync(_page, container, workspace_id, position)
         for entry in found:
             position = entry.position
             yield ServerSentEventMessage(data=msgspec.json.encode(entry.envelope).decode(), event=entry.envelope.type, id=str(position))
-        if not found:
+        if found:
+            continue
+        if polls_left:
+            polls_left -= 1
             await anyio.sleep(STREAM_POLL_SECONDS)
+        else:
+            await container.event_notifier.wait(STREAM_IDLE_SECONDS)
+            polls_left = POLLS_AFTER_WAKE

@@ -23,7 +23,6 @@ from api.schemas import (
     ProviderOut,
 )
 from application.pressroom import Principal
-from application.publishing import UnsupportedByProvider
 from domain.connection import Connection
 from domain.providers import PROVIDERS
 from projections.connections import list_accounts
@@ -36,13 +35,14 @@ def provider_out(name: str) -> ProviderOut:
     return ProviderOut(**{field: getattr(spec, field) for field in ProviderOut.__struct_fields__})
 
 
-def connection_out(connection: Connection) -> ConnectionOut:
+def connection_out(connection: Connection, authorize_url: str | None = None) -> ConnectionOut:
     return ConnectionOut(
         id=connection.id,
         provider=connection.provider,
         status=connection.status,
         handle=connection.handle,
         display_name=connection.display_name,
+        authorize_url=authorize_url,
         error=connection.error,
     )
 
@@ -66,7 +66,8 @@ class ConnectionsController(Controller):
         summary="Connect an account",
         description="Manual providers connect at once after their credentials are checked with the platform: "
         "`webhook {url, secret?}`, `discord {webhookUrl}`, `telegram {botToken, chatId}`, `mastodon {instanceUrl, accessToken}`, "
-        "`bluesky {identifier, appPassword}`. Credentials are stored encrypted and never shown again.",
+        "`bluesky {identifier, appPassword}`. Credentials are stored encrypted and never shown again. "
+        "OAuth providers (`{provider}` alone) answer a pending connection with its `authorizeUrl`.",
     )
     async def connect(self, principal: Principal, request: Request, container: Container) -> ConnectionAnswer:  # type: ignore[type-arg]
         raw = await request.body()
@@ -77,9 +78,9 @@ class ConnectionsController(Controller):
         except msgspec.ValidationError as error:
             spec = PROVIDERS.get(_provider_named(raw) or "")
             if spec is not None and spec.auth == "oauth":
-                raise UnsupportedByProvider(
-                    f"{spec.display_name} connects through OAuth, which this server has not been configured for."
-                ) from None
+                oauth_provider = spec.name  # its client, if configured, makes the authorizeUrl; else 422 not configured
+                connection, url = await anyio.to_thread.run_sync(lambda: container.oauth.start(principal.workspace_id, oauth_provider))
+                return ConnectionAnswer(connection=connection_out(connection, authorize_url=url))
             raise RequestInvalid.from_msgspec(error, "") from None
         except msgspec.DecodeError:
             raise RequestInvalid.at("", "The body is not JSON.") from None
@@ -93,7 +94,8 @@ class ConnectionsController(Controller):
 
     @get("/connections/{connection_id:uuid}", sync_to_thread=True, summary="A connection and its status")
     def connection(self, principal: Principal, connection_id: FromPath[UUID], container: Container) -> ConnectionAnswer:
-        return ConnectionAnswer(connection=connection_out(container.publishing.get_connection(principal.workspace_id, connection_id)))
+        connection = container.publishing.get_connection(principal.workspace_id, connection_id)
+        return ConnectionAnswer(connection=connection_out(connection, authorize_url=container.oauth.authorize_url_of(connection)))
 
     @get("/accounts", sync_to_thread=True, summary="Connected accounts; `handle` (`provider:name`) names them in schedules")
     def accounts(

@@ -129,3 +129,30 @@ def test_cancel_and_disconnect(system: System, receiver: FakeWebhookReceiver, ma
     assert failed["status"] == "failed" and failed["error"]["code"] == "account_disconnected"
     time.sleep(0.2)
     assert receiver.posts == [] and mastodon.posts == []
+
+
+def test_local_times_around_dst_changes_resolve_to_the_right_instants_or_are_refused(
+    system: System, receiver: FakeWebhookReceiver, mastodon: FakeMastodon
+) -> None:
+    client = system.workspace()
+    hook, _ = accounts(client, receiver, mastodon)
+
+    def validate(*local_times: str) -> httpx.Response:
+        posts = [{"account": hook["handle"], "text": f"at {t}", "publishAt": t} for t in local_times]
+        return client.post("/v1/posts/validate", json={"timezone": "America/New_York", "mode": "draft", "posts": posts})
+
+    both_sides = validate("2026-11-01T00:30:00", "2026-11-01T03:30:00", "2027-03-14T01:30:00", "2027-03-14T03:30:00")
+    skipped = validate("2027-03-14T02:30:00")
+    repeated = validate("2026-11-01T01:30:00")
+    repeated_with_offset = validate("2026-11-01T01:30:00-05:00")
+
+    assert both_sides.status_code == 200, both_sides.text
+    assert [p["publishAtUtc"] for p in both_sides.json()["posts"]] == [
+        "2026-11-01T04:30:00Z",
+        "2026-11-01T08:30:00Z",
+        "2027-03-14T06:30:00Z",
+        "2027-03-14T07:30:00Z",
+    ]
+    assert skipped.status_code == 422 and "does not exist" in skipped.json()["errors"][0]["message"]
+    assert repeated.status_code == 422 and "-04:00" in repeated.json()["errors"][0]["message"]
+    assert repeated_with_offset.json()["posts"][0]["publishAtUtc"] == "2026-11-01T06:30:00Z"

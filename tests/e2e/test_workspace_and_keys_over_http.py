@@ -123,7 +123,8 @@ def test_health_reports_projections_and_workers(system: System) -> None:
 
     assert health["ok"] and health["database"] and health["broker"]
     assert set(health["projections"]) == {m.name for m in READ_MODELS}
-    assert {w["kind"] for w in health["workers"].values()} == {"projections", "relay", "worker", "publisher", "sweeper", "webhooks"}
+    kinds = {"projections", "relay", "worker", "publisher", "sweeper", "webhooks", "campaigns"}
+    assert {w["kind"] for w in health["workers"].values()} == kinds
 
 
 def test_metrics_count_jobs_by_status_and_show_projection_lag(system: System) -> None:
