@@ -265,7 +265,10 @@ def hash_state(state: str) -> str:
 
 
 def new_pkce() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge) of RFC 7636."""
+    """(code_verifier, S256 code_challenge), RFC 7636: a 64-character verifier of 48 random bytes."""
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
-    return verifier, challenge
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()

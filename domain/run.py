@@ -208,14 +208,17 @@ class Run(WorkspaceAggregate):
         return True
 
     def derived_status(self) -> Status:
-        """What the run's status is given its posts' phases; once processing, a run stays processing until it finishes."""
-        phases = [self.phases.get(post_id, "pending") for post_id in self.post_ids]
-        if all(phase in SUCCEEDED for phase in phases):
-            return "completed"
-        if all(phase in SUCCEEDED | UNSUCCESSFUL for phase in phases):
-            return "partial_failed"
-        if self.mode == "draft":
-            return "draft"
-        if self.status in ("processing", "completed", "partial_failed") or any(phase not in ("pending", "canceled") for phase in phases):
-            return "processing"
-        return "scheduled"
+        return status_of(self.mode, self.status, [self.phases.get(post_id, "pending") for post_id in self.post_ids])
+
+
+def status_of(mode: str, status: str, phases: list[str]) -> Status:
+    """What a run's status is given its posts' phases; once processing, a run stays processing until it finishes."""
+    if all(phase in SUCCEEDED for phase in phases):
+        return "completed"
+    if all(phase in SUCCEEDED | UNSUCCESSFUL for phase in phases):
+        return "partial_failed"
+    if mode == "draft":
+        return "draft"
+    if status in ("processing", "completed", "partial_failed") or any(phase not in ("pending", "canceled") for phase in phases):
+        return "processing"
+    return "scheduled"

@@ -17,7 +17,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from domain.run import SUCCEEDED, UNSUCCESSFUL, Run, Status
+from domain.run import Run, Status, status_of
 from projections.engine import Batch, Event, evolve_rows, upsert_statement
 
 
@@ -38,16 +38,7 @@ class RunRow(msgspec.Struct, kw_only=True):
 
 def derived_status(row: RunRow) -> Status:
     """`Run.derived_status` over the row: posts the run has not heard of are pending."""
-    phases = [*row.phases.values(), *["pending"] * (row.total_posts - len(row.phases))]
-    if all(phase in SUCCEEDED for phase in phases):
-        return "completed"
-    if all(phase in SUCCEEDED | UNSUCCESSFUL for phase in phases):
-        return "partial_failed"
-    if row.mode == "draft":
-        return "draft"
-    if row.status in ("processing", "completed", "partial_failed") or any(phase not in ("pending", "canceled") for phase in phases):
-        return "processing"
-    return "scheduled"
+    return status_of(row.mode, row.status, [*row.phases.values(), *["pending"] * (row.total_posts - len(row.phases))])
 
 
 def evolve(row: RunRow | None, event: Event) -> RunRow | None:

@@ -16,8 +16,6 @@ ends as refresh_rejected, which is what that token has become.
 from __future__ import annotations
 
 import base64
-import hashlib
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
@@ -26,6 +24,7 @@ import httpx
 import msgspec
 
 from adapters.outbound_http import Outbound, OutboundOptions, decode, provider_message
+from application.oauth_connections import hash_state, new_pkce, new_state, pkce_challenge
 from application.ports import Clock, Profile, ProviderError
 
 T = TypeVar("T")
@@ -47,24 +46,8 @@ class Tokens(msgspec.Struct, frozen=True, kw_only=True):
 # --- state and PKCE ------------------------------------------------------------------------------
 
 
-def new_state() -> tuple[str, str]:
-    """(state for the authorize URL, its SHA-256 hex to store): the clear state never needs storing."""
-    state = secrets.token_urlsafe(32)
-    return state, hash_state(state)
-
-
-def hash_state(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
-def new_pkce() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge), RFC 7636: a 64-character verifier of 48 random bytes."""
-    verifier = secrets.token_urlsafe(48)
-    return verifier, pkce_challenge(verifier)
-
-
-def pkce_challenge(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+# One implementation for the application and the clients; re-exported here for the adapters.
+__all__ = ["hash_state", "new_pkce", "new_state", "pkce_challenge"]
 
 
 # --- the shared client -----------------------------------------------------------------------------

@@ -127,6 +127,11 @@ def test_cancel_and_disconnect(system: System, receiver: FakeWebhookReceiver, ma
     assert client.delete(f"/v1/accounts/{toot['id']}").status_code == 204
     failed = client.get(f"/v1/posts/{second}").json()
     assert failed["status"] == "failed" and failed["error"]["code"] == "account_disconnected"
+    assert client.post(f"/v1/posts/{first}/retry").status_code == 409  # canceled, not failed
+    retried = client.post(f"/v1/posts/{second}/retry")
+    assert retried.status_code == 200 and retried.json()["status"] == "scheduled"
+    # Its account is gone: the attempt fails at once, and nothing reaches a platform.
+    wait_for(lambda: client.get(f"/v1/posts/{second}").json()["status"] == "failed")
     time.sleep(0.2)
     assert receiver.posts == [] and mastodon.posts == []
 
