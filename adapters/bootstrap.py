@@ -18,6 +18,7 @@ from adapters import heartbeats, webhook_deliveries
 from adapters.advisory_locks import AdvisoryLocks
 from adapters.consumers import ConsumerLoop, run_in_thread
 from adapters.copy_local import LocalCopyProvider
+from adapters.event_batches import events_after_for
 from adapters.eventstore import SystemClock, open_application
 from adapters.generation_worker import GenerationWorker
 from adapters.integration_events import all_topics, dead_letter_topic, topic_for
@@ -33,6 +34,7 @@ from adapters.settings import Settings, parse_pairs
 from adapters.token_cipher import TokenCipher
 from adapters.webhook_dispatcher import WebhookDispatcher, WebhookSigner
 from application.campaigns import Campaigns
+from application.group_commit import JobRequestBatcher
 from application.integration_events import Envelope
 from application.metadata import metadata
 from application.oauth_connections import REFRESH_MARGIN, OAuthConnections
@@ -81,9 +83,8 @@ class Container:
 
     @property
     def app(self) -> Pressroom:
-        return self._once(
-            "app",
-            lambda: open_application(
+        def build() -> Pressroom:
+            app = open_application(
                 self.database_url,
                 pool_size=self.settings.db_pool_size,
                 lease_seconds=self.settings.job_lease_seconds,
@@ -92,8 +93,17 @@ class Container:
                 pricing=self.settings.pricing(),
                 clock=self.clock,
                 media=self.media_store,
-            ),
-        )
+            )
+            if self.settings.group_commit:
+                app.job_batcher = JobRequestBatcher(
+                    app,
+                    max_batch=self.settings.group_commit_max_batch,
+                    max_queue=self.settings.group_commit_max_queue,
+                    events_after=events_after_for(app.recorder),
+                )
+            return app
+
+        return self._once("app", build)
 
     @property
     def pool(self) -> ConnectionPool[Any]:

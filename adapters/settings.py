@@ -25,6 +25,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str | None = None
     log_level: str = "info"
     db_pool_size: int = 20
+    # Job requests from concurrent clients are saved together, up to this many per transaction; false: one each.
+    group_commit: bool = True
+    group_commit_max_batch: int = 64
+    # Requests waiting for the writer beyond this are answered 503 at once.
+    group_commit_max_queue: int = 2048
     job_lease_seconds: float = 120.0
     video_lease_seconds: float = 1800.0
     job_max_attempts: int = 3

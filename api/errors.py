@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.types import ExceptionHandlersMap
 
 from adapters.lemonsqueezy import InvalidSignature, MalformedNotice
+from application.group_commit import Busy
 from application.pressroom import Conflict, Unauthenticated
 from application.publishing import ProviderRefused
 from domain.asset import MediaTooLarge, UnsupportedMedia
@@ -32,6 +33,7 @@ STATUS_OF: dict[type[Exception], int] = {
     IdempotencyKeyReused: 422,
     Unauthenticated: 401,
     ProviderRefused: 502,
+    Busy: 503,
     DomainError: 422,
 }
 

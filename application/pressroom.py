@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, ClassVar, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -35,6 +35,9 @@ from domain.idempotency_key import IdempotencyKey
 from domain.pricing import Pricing
 from domain.webhook import Webhook
 from domain.workspace import Workspace, check_name, check_plan
+
+if TYPE_CHECKING:
+    from application.group_commit import JobRequestBatcher
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -125,6 +128,13 @@ class Pressroom(Application[UUID]):
         self.lease = lease
         self.max_attempts = max_attempts
         self._account_locks = [threading.RLock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+        # When set, `request_job` is group-committed with concurrent requests (application/group_commit.py).
+        self.job_batcher: JobRequestBatcher | None = None
+
+    def close(self) -> None:
+        if self.job_batcher is not None:
+            self.job_batcher.close()
+        super().close()
 
     def lease_for(self, job: GenerationJob) -> timedelta:
         """How long one attempt holds the job: an avatar video renders for many minutes at the provider,
@@ -262,7 +272,6 @@ class Pressroom(Application[UUID]):
 
     # Generation jobs
 
-    @retry_on_conflict
     def request_job(
         self,
         workspace_id: UUID,
@@ -272,6 +281,21 @@ class Pressroom(Application[UUID]):
         campaign_id: UUID | None = None,
         idempotency_key: str | None = None,
     ) -> JobReceipt:
+        if self.job_batcher is not None:
+            return self.job_batcher.request(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
+        return self.request_job_alone(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
+
+    @retry_on_conflict
+    def request_job_alone(
+        self,
+        workspace_id: UUID,
+        job_type: str,
+        job_input: dict[str, Any],
+        outputs: int,
+        campaign_id: UUID | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobReceipt:
+        """One job request in its own transaction: the path without group commit, kept for comparison."""
         with self._account_exclusively(workspace_id):
             return self._request_job(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
 

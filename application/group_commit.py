@@ -1,0 +1,397 @@
+"""Group commit for job requests: requests from concurrent callers are applied in order to in-memory
+aggregates by one writer thread and saved together in one transaction, so they share one wait for the
+events table's lock instead of queueing on it one by one.
+
+The writer keeps the credit accounts it wrote in memory between batches, and brings every one a batch
+needs up to date with one query for the events stored after it (by anyone: other commands, other
+processes) before applying the batch; the event store's version check catches whatever lands between
+that query and the save, and any failure drops the batch's accounts from memory."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import AggregateRecorder, RecordConflictError, StoredEvent
+
+from application.metadata import META_FIELD, current_metadata, metadata
+from application.pressroom import JobReceipt, Pressroom, fingerprint_of, replay
+from domain.credit_account import CreditAccount
+from domain.errors import DomainError
+from domain.generation_job import GenerationJob
+from domain.idempotency_key import IdempotencyKey
+
+# Each request writes 2–3 events: 64 requests stay far below the ~1,000-event saves that hung psycopg's pipeline.
+DEFAULT_MAX_BATCH = 64
+DEFAULT_MAX_QUEUE = 2048
+DEFAULT_MAX_CONFLICT_RETRIES = 8
+DEFAULT_MAX_CACHED_ACCOUNTS = 10_000
+
+# The stored events of each aggregate after the version given for it (0: all of them), in version order.
+EventsAfter = Callable[[Mapping[UUID, int]], list[StoredEvent]]
+
+
+def select_one_by_one(recorder: AggregateRecorder, after: Mapping[UUID, int]) -> list[StoredEvent]:
+    return [event for aggregate_id, version in after.items() for event in recorder.select_events(aggregate_id, gt=version)]
+
+
+class Busy(DomainError):
+    """The write queue is full (or the process is stopping): the client should try again shortly."""
+
+    code = "busy"
+
+
+@dataclass(eq=False)
+class PendingRequest:
+    workspace_id: UUID
+    job_type: str
+    job_input: dict[str, Any]
+    outputs: int
+    campaign_id: UUID | None
+    idempotency_key: str | None
+    fingerprint: str
+    cost: int
+    # Who asked (request id, actor): the writer thread records the caller's metadata on the command's events.
+    meta: dict[str, str]
+    answer: Future[JobReceipt] = field(default_factory=Future)
+
+    @property
+    def key_id(self) -> UUID | None:
+        return None if self.idempotency_key is None else IdempotencyKey.id_for(self.workspace_id, self.idempotency_key)
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    requests: int = 0
+    conflicts: int = 0
+    one_at_a_time: int = 0
+
+
+class _Dirty(Exception):
+    """A command raised after it had changed an in-memory aggregate: the batch must be applied again without it."""
+
+    def __init__(self, request: PendingRequest, error: Exception) -> None:
+        super().__init__(repr(error))
+        self.request = request
+        self.error = error
+
+
+@dataclass
+class _Applied:
+    """One application of a batch to freshly loaded aggregates: each request's answer, and what to save."""
+
+    answers: dict[PendingRequest, JobReceipt | Exception] = field(default_factory=dict)
+    accounts: dict[UUID, CreditAccount] = field(default_factory=dict)
+    keys: dict[UUID, IdempotencyKey | None] = field(default_factory=dict)
+    jobs: dict[UUID, GenerationJob] = field(default_factory=dict)
+
+    def changed(self) -> list[Aggregate]:
+        touched: list[Aggregate] = [a for a in self.accounts.values() if a.pending_events]
+        touched += [k for k in self.keys.values() if k is not None and k.pending_events]
+        return [*touched, *self.jobs.values()]
+
+
+class JobRequestBatcher:
+    """Takes `request_job` calls from any number of threads; one writer thread answers them in batches.
+
+    Every caller gets exactly one answer: its receipt once the batch that holds it committed, or the error
+    of its own command. A command that fails (no credits, a reused key) fails alone; a batch that collides
+    with another writer is applied again to fresh aggregates, and after too many collisions, or on any
+    other failure of the save, its requests run one at a time on the one-command-per-transaction path."""
+
+    def __init__(
+        self,
+        app: Pressroom,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES,
+        max_cached_accounts: int = DEFAULT_MAX_CACHED_ACCOUNTS,
+        events_after: EventsAfter | None = None,
+        autostart: bool = True,
+    ) -> None:
+        self.app = app
+        self._events_after = events_after or (lambda after: select_one_by_one(app.recorder, after))
+        # Only the writer thread touches these accounts.
+        self._accounts: OrderedDict[UUID, CreditAccount] = OrderedDict()
+        self.max_cached_accounts = max_cached_accounts
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self.max_conflict_retries = max_conflict_retries
+        self.stats = BatchStats()
+        self._queue: deque[PendingRequest] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._autostart = autostart
+        self._writer: threading.Thread | None = None
+
+    # Callers
+
+    def request(
+        self,
+        workspace_id: UUID,
+        job_type: str,
+        job_input: dict[str, Any],
+        outputs: int,
+        campaign_id: UUID | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobReceipt:
+        return self.submit(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key).result()
+
+    def submit(
+        self,
+        workspace_id: UUID,
+        job_type: str,
+        job_input: dict[str, Any],
+        outputs: int,
+        campaign_id: UUID | None = None,
+        idempotency_key: str | None = None,
+    ) -> Future[JobReceipt]:
+        # What needs no shared state is computed here, in the caller's thread, not in the writer's.
+        pending = PendingRequest(
+            workspace_id=workspace_id,
+            job_type=job_type,
+            job_input=job_input,
+            outputs=outputs,
+            campaign_id=campaign_id,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint_of(job_type, job_input, campaign_id),
+            cost=self.app.pricing.cost_of(job_type, outputs),
+            meta=current_metadata(),
+        )
+        with self._ready:
+            if self._closed:
+                raise Busy("This server is shutting down; send the request again.")
+            if len(self._queue) >= self.max_queue:
+                raise Busy("Too many job requests are waiting to be written; try again in a moment.")
+            self._queue.append(pending)
+            if self._autostart:
+                self._start_locked()
+            self._ready.notify()
+        return pending.answer
+
+    def start(self) -> None:
+        with self._ready:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._run, name="job-request-writer", daemon=True)
+            self._writer.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stops taking requests, answers those already queued, and stops the writer."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join(timeout)
+        with self._ready:
+            left = list(self._queue) if writer is None or not writer.is_alive() else []
+            if left:
+                self._queue.clear()
+        for pending in left:
+            _answer(pending, Busy("This server is shutting down; send the request again."))
+
+    # The writer
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            try:
+                self._commit(batch)
+            except BaseException as error:  # noqa: BLE001 - whatever happened, nobody may be left waiting
+                for pending in batch:
+                    _answer(pending, error if isinstance(error, Exception) else RuntimeError(repr(error)))
+
+    def _commit(self, batch: list[PendingRequest]) -> None:
+        self.stats.batches += 1
+        self.stats.requests += len(batch)
+        for attempt in range(self.max_conflict_retries):
+            try:
+                applied = self._apply(batch)
+            except _Dirty as dirty:
+                _answer(dirty.request, dirty.error)
+                self._evict(pending.workspace_id for pending in batch)
+                batch = [pending for pending in batch if pending is not dirty.request]
+                continue
+            except BaseException:
+                self._evict(pending.workspace_id for pending in batch)
+                raise
+            changed = applied.changed()
+            try:
+                if changed:
+                    self.app.save(*changed)
+            except RecordConflictError:
+                # Another writer (another process, or this one's other commands) changed an account or
+                # claimed a key since it was loaded: load everything again and apply the batch again.
+                self.stats.conflicts += 1
+                self._evict(applied.accounts)
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            except Exception:  # noqa: BLE001 - what failed decides between answering and retrying one by one
+                self._evict(applied.accounts)
+                if not self._committed(applied):
+                    # Nothing was written; the failure may be one command's (an input that cannot be stored).
+                    self._one_at_a_time(batch)
+                    return
+                # The transaction committed and what failed came after it (a snapshot): the answers stand.
+            for pending, answer in applied.answers.items():
+                _answer(pending, answer)
+            return
+        self._one_at_a_time(batch)
+
+    def _apply(self, batch: Sequence[PendingRequest]) -> _Applied:
+        applied = _Applied()
+        self._load(batch, applied)
+        for pending in batch:
+            account = applied.accounts.get(pending.workspace_id)
+            if account is None:
+                try:
+                    account = applied.accounts[pending.workspace_id] = self._remember(self.app.credit_account(pending.workspace_id))
+                except Exception as error:  # noqa: BLE001 - the request's own error, answered to it alone
+                    applied.answers[pending] = error
+                    continue
+            mark = len(account.pending_events)
+            key_mark = _pending_count(applied.keys.get(pending.key_id) if pending.key_id else None)
+            try:
+                answer = applied.answers[pending] = self._decide(pending, account, applied)
+            except Exception as error:
+                if len(account.pending_events) != mark:
+                    raise _Dirty(pending, error) from error
+                applied.answers[pending] = error
+                continue
+            if pending.meta:
+                key = applied.keys.get(pending.key_id) if pending.key_id else None
+                made = [*account.pending_events[mark:], *(key.pending_events[key_mark:] if key else [])]
+                _stamp(pending.meta, [*made, *([] if answer.duplicate else answer.job.pending_events)])
+        return applied
+
+    def _load(self, batch: Sequence[PendingRequest], applied: _Applied) -> None:
+        """In one query: the events stored since the accounts in memory were last seen, and every key the batch names."""
+        known = {p.workspace_id: self._accounts[p.workspace_id] for p in batch if p.workspace_id in self._accounts}
+        key_ids = {p.key_id for p in batch if p.key_id is not None}
+        after = {account.id: account.version for account in known.values()} | dict.fromkeys(key_ids, 0)
+        stored: dict[UUID | str, list[Any]] = {}
+        for event in self._events_after(after):
+            stored.setdefault(event.originator_id, []).append(self.app.mapper.to_domain_event(event))
+        for workspace_id, account in known.items():
+            applied.accounts[workspace_id] = replay(account, stored.get(account.id, ()))
+            self._accounts.move_to_end(workspace_id)
+        for key_id in key_ids:
+            key = replay(None, stored.get(key_id, ()))
+            applied.keys[key_id] = key if isinstance(key, IdempotencyKey) else None
+
+    def _remember(self, account: CreditAccount) -> CreditAccount:
+        self._accounts[account.workspace_id] = account
+        while len(self._accounts) > self.max_cached_accounts:
+            self._accounts.popitem(last=False)
+        return account
+
+    def _decide(self, pending: PendingRequest, account: CreditAccount, applied: _Applied) -> JobReceipt:
+        """The command of `Pressroom.request_job_alone`, on the batch's in-memory aggregates."""
+        now = self.app.clock.now()
+        key: IdempotencyKey | None = None
+        key_id: UUID | None = None
+        if pending.idempotency_key is not None:
+            key_id = IdempotencyKey.id_for(pending.workspace_id, pending.idempotency_key)
+            if key_id not in applied.keys:
+                applied.keys[key_id] = self.app._find(IdempotencyKey, key_id)
+            key = applied.keys[key_id]
+            if key is not None and key.is_live(now):
+                job_id = key.replay(pending.fingerprint)
+                job = applied.jobs.get(job_id) or self.app._get(GenerationJob, job_id, pending.workspace_id)
+                return JobReceipt(job=job, credits_remaining=account.balance, duplicate=True)
+        job_id = uuid4()
+        charge = account.debit(job_id, pending.cost, pending.job_type)
+        job = GenerationJob.request(
+            job_id,
+            pending.workspace_id,
+            pending.job_type,
+            pending.job_input,
+            charge,
+            pending.fingerprint,
+            pending.campaign_id,
+            pending.outputs,
+        )
+        if key_id is not None and pending.idempotency_key is not None:
+            applied.keys[key_id] = _claim(key, pending, pending.idempotency_key, job_id, now)
+        applied.jobs[job_id] = job
+        return JobReceipt(job=job, credits_remaining=account.balance, duplicate=False)
+
+    def _evict(self, workspace_ids: Iterable[UUID]) -> None:
+        """Forgets the accounts a failed batch touched (they may hold its unsaved changes), here and in the
+        library's cache, so the next batch loads them from the store."""
+        cache = self.app.repository.cache
+        for workspace_id in list(workspace_ids):
+            self._accounts.pop(workspace_id, None)
+            if cache:
+                with contextlib.suppress(KeyError):
+                    cache.get(CreditAccount.id_for(workspace_id), evict=True)
+
+    def _committed(self, applied: _Applied) -> bool:
+        """Whether the batch's transaction committed: one transaction, so any one of its new jobs tells."""
+        job_id = next(iter(applied.jobs))
+        return bool(list(self.app.events.get(job_id, limit=1)))
+
+    def _one_at_a_time(self, batch: Sequence[PendingRequest]) -> None:
+        self.stats.one_at_a_time += 1
+        for pending in batch:
+            try:
+                with metadata(**pending.meta):
+                    receipt = self.app.request_job_alone(
+                        pending.workspace_id,
+                        pending.job_type,
+                        pending.job_input,
+                        pending.outputs,
+                        pending.campaign_id,
+                        pending.idempotency_key,
+                    )
+            except Exception as error:  # noqa: BLE001 - the request's own error, answered to it alone
+                _answer(pending, error)
+            else:
+                _answer(pending, receipt)
+
+
+def _claim(key: IdempotencyKey | None, pending: PendingRequest, idempotency_key: str, job_id: UUID, now: datetime) -> IdempotencyKey:
+    if key is None:
+        return IdempotencyKey.claim(pending.workspace_id, idempotency_key, pending.fingerprint, job_id, now)
+    key.reclaim(pending.fingerprint, job_id, now)
+    return key
+
+
+def _pending_count(aggregate: Aggregate | None) -> int:
+    return len(aggregate.pending_events) if aggregate is not None else 0
+
+
+def _stamp(meta: dict[str, str], events: Iterable[object]) -> None:
+    """What MetadataMapper does from the caller's context, done for the caller: the writer has no such context."""
+    for event in events:
+        if META_FIELD not in vars(event):
+            object.__setattr__(event, META_FIELD, dict(meta))
+
+
+def _answer(pending: PendingRequest, answer: JobReceipt | Exception) -> None:
+    if pending.answer.done():
+        return
+    if isinstance(answer, Exception):
+        pending.answer.set_exception(answer)
+    else:
+        pending.answer.set_result(answer)
