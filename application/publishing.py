@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -342,6 +342,25 @@ class Publishing:
         return post
 
     # The scheduler and the publishing worker
+
+    @retry_on_conflict
+    def request_publish_many(self, post_ids: Sequence[UUID]) -> int:
+        """Hands several due posts over in one transaction with their runs; returns how many were due.
+        Keep batches small (the scheduler uses HANDOVER_BATCH): a conflict redoes the whole batch."""
+        now = self.clock.now()
+        posts = [post for post_id in post_ids if (post := self.app._find(Post, post_id)) is not None and post.is_due(now)]
+        if not posts:
+            return 0
+        run_ids = sorted({post.run_id for post in posts}, key=lambda run_id: run_id.int % RUN_LOCK_STRIPES)
+        with ExitStack() as held:
+            for stripe in sorted({run_id.int % RUN_LOCK_STRIPES for run_id in run_ids}):
+                held.enter_context(self._run_locks[stripe])
+            runs = {run_id: self.app._get(Run, run_id) for run_id in run_ids}
+            for post in posts:
+                post.request_publish(now)
+                runs[post.run_id].record_outcome(post.id, post.status)
+            self.app.save(*posts, *runs.values())
+        return len(posts)
 
     @retry_on_conflict
     def request_publish(self, post_id: UUID) -> bool:

@@ -265,10 +265,14 @@ def get_post(pool: ConnectionPool[Any], workspace_id: UUID, post_id: UUID) -> Po
 
 
 def due_posts(pool: ConnectionPool[Any], now: datetime, limit: int = 500) -> list[UUID]:
-    """Scheduled and retry_pending posts due by `now`, the longest due first: what the scheduler hands out."""
+    """Scheduled and retry_pending posts due by `now`, the longest due first: what the scheduler hands out.
+    Only each account's first open post is handed out, so an account's posts go out in order."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT id FROM posts WHERE status IN ('scheduled', 'retry_pending') AND due_at <= %s ORDER BY due_at, id LIMIT %s",
+            "SELECT p.id FROM posts p WHERE p.status IN ('scheduled', 'retry_pending') AND p.due_at <= %s "
+            "AND NOT EXISTS (SELECT 1 FROM posts e WHERE e.account_id = p.account_id AND e.publish_at < p.publish_at "
+            "AND e.status IN ('scheduled', 'publishing', 'unknown', 'retry_pending')) "
+            "ORDER BY p.due_at, p.id LIMIT %s",
             (now, limit),
         ).fetchall()
     return [row[0] for row in rows]
