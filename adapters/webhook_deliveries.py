@@ -138,9 +138,13 @@ class DeliveryQueue:
                 (due.webhook_id, due.event_id, due.replay),
             )
 
-    def next_due(self) -> datetime | None:
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next unclaimed delivery falls due (claimed ones are being sent, or lapse on their own)."""
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT min(next_at) FROM webhook_deliveries WHERE status = 'pending'").fetchone()
+            row = conn.execute(
+                "SELECT min(next_at) FROM webhook_deliveries WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < %s)",
+                (now,),
+            ).fetchone()
         return row[0] if row else None
 
 

@@ -116,7 +116,9 @@ class WebhookDispatcher:
                         pool.submit(self._deliver_in_slot, delivery)
                     if len(due) == free:
                         continue
-                self._wake.wait(self._idle_seconds())
+                    self._wake.wait(self._idle_seconds())
+                else:
+                    self._wake.wait(1.0)  # every slot busy: a finished delivery wakes the loop
 
     def _deliver_in_slot(self, due: Due) -> None:
         try:
@@ -129,7 +131,7 @@ class WebhookDispatcher:
             self._wake.set()
 
     def _idle_seconds(self) -> float:
-        next_at = self.queue.next_due()
+        next_at = self.queue.next_due(self.clock.now())
         if next_at is None:
             return 1.0
         return min(1.0, max(0.01, (next_at - self.clock.now()).total_seconds()))
