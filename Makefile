@@ -25,8 +25,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.job_requests
 	$(BIN)/python -m bench.account_history
+	$(BIN)/python -m bench.group_commit
 	$(BIN)/python -m bench.job_pipeline
 	$(BIN)/python -m bench.event_lag
+	$(BIN)/python -m bench.publishing
 
 clean:
 	rm -rf $(VENV) var
