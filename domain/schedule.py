@@ -21,7 +21,9 @@ Mode = Literal["scheduled", "draft"]
 SourceModel = Literal["posts_v1", "campaigns_v2"]
 Problem = dict[str, str]
 
-MAX_POSTS = 1000
+# A run and its posts are saved in one transaction; saves of many hundreds of events were seen to hang in
+# psycopg's pipeline while holding the events table lock, so a schedule stays well below that.
+MAX_POSTS = 200
 MAX_ASSETS = 10
 # "No publishAt" means now, and the client's clock is not ours: a time this little in the past still goes out.
 PAST_GRACE = timedelta(seconds=60)

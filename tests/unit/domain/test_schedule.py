@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from domain.errors import InvalidTime, ScheduleInvalid
 from domain.schedule import (
+    MAX_POSTS,
     AccountRef,
     AssetRef,
     Envelope,
@@ -503,7 +504,7 @@ def test_campaign_when_its_start_is_past_then_reported_once_at_the_target_time()
 
 
 def test_campaigns_when_they_expand_past_the_limit_then_refused() -> None:
-    steps = [{"text": "a"}] * 600
+    steps = [{"text": "a"}] * (MAX_POSTS // 2 + 10)  # each target within the limit, the two together past it
     body = {"campaigns": [campaign(target("x:@bob", "2026-06-01T09:00Z", *steps), target("bluesky:alice", "2026-06-01T09:00Z", *steps))]}
 
     assert paths(problems(body)) == ["campaigns"]
