@@ -16,6 +16,7 @@ ends as refresh_rejected, which is what that token has become.
 from __future__ import annotations
 
 import base64
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
@@ -75,7 +76,7 @@ class _SystemClock:
         return datetime.now(UTC)
 
 
-class OAuthBase:
+class OAuthBase(ABC):
     """The token endpoint and bearer GETs for one provider; subclasses say where, and how the client authenticates."""
 
     provider: str
@@ -135,12 +136,14 @@ class OAuthBase:
             return tokens
         return msgspec.structs.replace(tokens, refresh_token=refresh_token)
 
+    @abstractmethod
     def profile(self, access_token: str) -> Profile:
-        raise NotImplementedError
+        """Who the access token belongs to, at this provider."""
 
     @property
+    @abstractmethod
     def token_url(self) -> str:
-        raise NotImplementedError
+        """This provider's token endpoint."""
 
     # --- for subclasses ------------------------------------------------------------------------
 
@@ -151,9 +154,9 @@ class OAuthBase:
             raise ValueError(f"{self.provider} needs a PKCE code_challenge")
         return {"code_challenge": code_challenge, "code_challenge_method": "S256"}
 
+    @abstractmethod
     def _client_auth(self, form: dict[str, str]) -> dict[str, str]:
         """Adds this provider's client authentication to `form`; returns extra headers."""
-        raise NotImplementedError
 
     def _basic_auth(self) -> dict[str, str]:
         """RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic."""
