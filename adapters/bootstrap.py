@@ -259,6 +259,7 @@ class Container:
                 queries=PublishingReadModels(self.pool),
                 media_url=lambda asset: settings.base_url() + self.signer.url(asset.id, asset.filename),
                 max_attempts=settings.publish_max_attempts,
+                abandoned_after=timedelta(seconds=settings.reconcile_after_seconds),
             )
 
         return self._once("publishing", build)

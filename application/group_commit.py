@@ -17,15 +17,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import AggregateRecorder, RecordConflictError, StoredEvent
 
 from application.metadata import META_FIELD, current_metadata, metadata
-from application.pressroom import JobReceipt, Pressroom, fingerprint_of, replay
+from application.pressroom import JobReceipt, Pressroom, charge_job, fingerprint_of, replay
 from domain.credit_account import CreditAccount
 from domain.errors import DomainError
 from domain.generation_job import GenerationJob
@@ -319,21 +318,22 @@ class JobRequestBatcher:
                 job_id = key.replay(pending.fingerprint)
                 job = applied.jobs.get(job_id) or self.app._get(GenerationJob, job_id, pending.workspace_id)
                 return JobReceipt(job=job, credits_remaining=account.balance, duplicate=True)
-        job_id = uuid4()
-        charge = account.debit(job_id, pending.cost, pending.job_type)
-        job = GenerationJob.request(
-            job_id,
+        job, key = charge_job(
+            account,
             pending.workspace_id,
             pending.job_type,
             pending.job_input,
-            charge,
-            pending.fingerprint,
-            pending.campaign_id,
             pending.outputs,
+            pending.campaign_id,
+            pending.cost,
+            pending.fingerprint,
+            pending.idempotency_key,
+            key,
+            now,
         )
-        if key_id is not None and pending.idempotency_key is not None:
-            applied.keys[key_id] = _claim(key, pending, pending.idempotency_key, job_id, now)
-        applied.jobs[job_id] = job
+        if key_id is not None:
+            applied.keys[key_id] = key
+        applied.jobs[job.id] = job
         return JobReceipt(job=job, credits_remaining=account.balance, duplicate=False)
 
     def _evict(self, workspace_ids: Iterable[UUID]) -> None:
@@ -368,13 +368,6 @@ class JobRequestBatcher:
                 _answer(pending, error)
             else:
                 _answer(pending, receipt)
-
-
-def _claim(key: IdempotencyKey | None, pending: PendingRequest, idempotency_key: str, job_id: UUID, now: datetime) -> IdempotencyKey:
-    if key is None:
-        return IdempotencyKey.claim(pending.workspace_id, idempotency_key, pending.fingerprint, job_id, now)
-    key.reclaim(pending.fingerprint, job_id, now)
-    return key
 
 
 def _pending_count(aggregate: Aggregate | None) -> int:

@@ -317,17 +317,11 @@ class Pressroom(Application[UUID]):
             if key is not None and key.is_live(now):
                 job = self._get(GenerationJob, key.replay(fingerprint), workspace_id)
                 return JobReceipt(job=job, credits_remaining=account.balance, duplicate=True)
-        job_id = uuid4()
-        charge = account.debit(job_id, self.pricing.cost_of(job_type, outputs), job_type)
-        job = GenerationJob.request(job_id, workspace_id, job_type, job_input, charge, fingerprint, campaign_id, outputs)
-        changed: list[Aggregate] = [account, job]
-        if idempotency_key is not None:
-            if key is None:
-                key = IdempotencyKey.claim(workspace_id, idempotency_key, fingerprint, job_id, now)
-            else:
-                key.reclaim(fingerprint, job_id, now)
-            changed.append(key)
-        self.save(*changed)
+        cost = self.pricing.cost_of(job_type, outputs)
+        job, key = charge_job(
+            account, workspace_id, job_type, job_input, outputs, campaign_id, cost, fingerprint, idempotency_key, key, now
+        )
+        self.save(account, job, *([] if key is None else [key]))
         return JobReceipt(job=job, credits_remaining=account.balance, duplicate=False)
 
     def request_jobs(
@@ -350,12 +344,13 @@ class Pressroom(Application[UUID]):
             jobs: list[GenerationJob] = []
             for r in requests:
                 fingerprint = fingerprint_of(r.job_type, r.job_input, campaign_id)
-                job_id = uuid4()
-                charge = account.debit(job_id, self.pricing.cost_of(r.job_type, r.outputs), r.job_type)
-                job = GenerationJob.request(job_id, workspace_id, r.job_type, r.job_input, charge, fingerprint, campaign_id, r.outputs)
+                cost = self.pricing.cost_of(r.job_type, r.outputs)
+                job, key = charge_job(
+                    account, workspace_id, r.job_type, r.job_input, r.outputs, campaign_id, cost, fingerprint, r.idempotency_key, None, now
+                )
                 jobs.append(job)
-                if r.idempotency_key is not None:
-                    changed.append(IdempotencyKey.claim(workspace_id, r.idempotency_key, fingerprint, job_id, now))
+                if key is not None:
+                    changed.append(key)
             self.save(*changed, *jobs, *along(jobs))
             return jobs
 
@@ -580,6 +575,33 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
+
+
+def charge_job(
+    account: CreditAccount,
+    workspace_id: UUID,
+    job_type: str,
+    job_input: dict[str, Any],
+    outputs: int,
+    campaign_id: UUID | None,
+    cost: int,
+    fingerprint: str,
+    idempotency_key: str | None,
+    key: IdempotencyKey | None,
+    now: datetime,
+) -> tuple[GenerationJob, IdempotencyKey | None]:
+    """A new job, charged to the loaded `account`, and with an `idempotency_key` the key that names it: `key`
+    (that key's earlier claim, loaded, when it has one) reclaimed, else a new claim. Nothing is saved: the
+    account, the job and the key (None without an idempotency key) are the caller's to save together."""
+    job_id = uuid4()
+    charge = account.debit(job_id, cost, job_type)
+    job = GenerationJob.request(job_id, workspace_id, job_type, job_input, charge, fingerprint, campaign_id, outputs)
+    if idempotency_key is None:
+        return job, None
+    if key is None:
+        return job, IdempotencyKey.claim(workspace_id, idempotency_key, fingerprint, job_id, now)
+    key.reclaim(fingerprint, job_id, now)
+    return job, key
 
 
 def fingerprint_of(job_type: str, job_input: dict[str, Any], campaign_id: UUID | None) -> str:

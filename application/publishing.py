@@ -79,6 +79,7 @@ class Publishing:
         queries: PublishingQueries,
         media_url: Callable[[Asset], str],
         max_attempts: int = 5,
+        abandoned_after: timedelta = timedelta(seconds=60),
     ) -> None:
         self.app = app
         self.publishers = publishers
@@ -86,6 +87,7 @@ class Publishing:
         self.queries = queries
         self.media_url = media_url
         self.max_attempts = max_attempts
+        self.abandoned_after = abandoned_after
         self._run_locks = [threading.RLock() for _ in range(RUN_LOCK_STRIPES)]
 
     @property
@@ -395,6 +397,8 @@ class Publishing:
             return None
         now = self.clock.now()
         if post.in_flight is not None:
+            if post.in_flight.started_at + self.abandoned_after > now:
+                return None  # handed over twice: the first worker is still on it
             # Redelivered after a crash mid-attempt: the platform may have the post. Never resend blindly;
             # the sweeper reconciles it with the platform where the platform can be asked.
             post.mark_outcome_unknown(post.in_flight.n, now, "The publishing worker stopped during the attempt.")

@@ -277,6 +277,10 @@ class Post(WorkspaceAggregate):
 
     def complete_attempt(self, n: int, provider_post_id: str, url: str | None, at: datetime) -> None:
         """The provider accepted attempt `n` and named the post it made."""
+        if self.status == "unknown" and self.attempts and self.attempts[-1].n == n:
+            # The answer came after the attempt was given up on as unknown: it settles that outcome.
+            self.reconcile(at, published=True, provider_post_id=provider_post_id, url=url)
+            return
         self._check_in_flight(n)
         self._record(self.Published, n=n, provider_post_id=provider_post_id, url=url, at=at)
 

@@ -50,32 +50,16 @@ async def _envelope(request: Request) -> bytes:  # type: ignore[type-arg]
 
 
 def post_out(row: PostRow) -> PostOut:
-    return PostOut(
-        id=row.id,
-        run_id=row.run_id,
-        provider=row.provider,
-        account=row.handle,
-        account_id=row.account_id,
-        status=row.status,
-        text=row.text,
-        assets=list(row.assets),
-        publish_at_utc=row.publish_at,
-        local_time=row.local_time,
-        timezone=row.timezone,
-        due_at=row.due_at,
-        delayed_reason=row.delayed_reason,
-        provider_post_id=row.provider_post_id,
-        provider_url=row.provider_url,
-        published_at=row.published_at,
-        error={"code": row.error_code, "message": row.error_message or ""} if row.error_code else None,
-        attempts=len(row.attempts),
-        campaign_id=row.campaign_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    error = {"code": row.error_code, "message": row.error_message or ""} if row.error_code else None
+    return _post_out(row, error, row.created_at, row.updated_at)
 
 
 def aggregate_post_out(post: Post) -> PostOut:
+    return _post_out(post, post.error, post.created_on, post.modified_on)
+
+
+def _post_out(post: PostRow | Post, error: dict[str, str] | None, created_at: datetime, updated_at: datetime) -> PostOut:
+    """A post as served, from its read-model row or its aggregate: the fields they share, and those they keep apart."""
     return PostOut(
         id=post.id,
         run_id=post.run_id,
@@ -93,11 +77,11 @@ def aggregate_post_out(post: Post) -> PostOut:
         provider_post_id=post.provider_post_id,
         provider_url=post.provider_url,
         published_at=post.published_at,
-        error=post.error,
+        error=error,
         attempts=len(post.attempts),
         campaign_id=post.campaign_id,
-        created_at=post.created_on,
-        updated_at=post.modified_on,
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 

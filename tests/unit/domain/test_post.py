@@ -381,6 +381,24 @@ def test_redelivered_publish_when_attempt_is_in_flight_then_worker_marks_it_unkn
     assert (post.status, len(post.attempts)) == ("unknown", 1)
 
 
+def test_unknown_attempt_when_its_receipt_comes_late_then_the_post_is_published_by_reconcile() -> None:
+    post, n = attempting()
+    post.mark_outcome_unknown(n, LATER, "worker lost during the attempt")
+
+    post.complete_attempt(n, "109", None, LATER)
+
+    assert (post.status, post.provider_post_id, len(post.attempts)) == ("published", "109", 1)
+    assert type(post.collect_events()[-1]).__name__ == "Reconciled"
+
+
+def test_unknown_post_when_an_earlier_attempts_receipt_comes_then_raises_not_current_attempt() -> None:
+    post, n = attempting()
+    post.mark_outcome_unknown(n, LATER, "timeout")
+
+    with pytest.raises(NotCurrentAttempt):
+        post.complete_attempt(n - 1, "108", None, LATER)
+
+
 def test_publishing_post_when_another_attempt_is_unknown_then_raises_not_current_attempt() -> None:
     post, n = attempting()
 
