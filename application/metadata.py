@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder, find_id_convertor
+from eventsourcing.utils import resolve_topic
 
 _current: ContextVar[dict[str, str]] = ContextVar("event_metadata", default={})  # noqa: B039 - never mutated
 
@@ -31,13 +32,49 @@ def metadata(**values: str | None) -> Iterator[None]:
 
 
 class MetadataMapper(Mapper[Any]):
-    """Stores the current metadata beside each event's own fields, under `meta`."""
+    """Stores the current metadata beside each event's own fields, under `meta`; reads events as the
+    library's mapper does, with what it looks up per event (class, id type, state reader) kept per topic:
+    a rebuild reads every event in the log."""
+
+    def __init__(self, transcoder: Transcoder, compressor: Compressor | None = None, cipher: Cipher | None = None) -> None:
+        super().__init__(transcoder, compressor, cipher)
+        self._readers: dict[tuple[str, type], _TopicReader] = {}
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
         meta = current_metadata()
         if meta and META_FIELD not in vars(domain_event):
             object.__setattr__(domain_event, META_FIELD, dict(meta))
         return super().to_stored_event(domain_event)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
+        if self.cipher is not None or self.compressor is not None:
+            return super().to_domain_event(stored_event)
+        key = (stored_event.topic, type(stored_event.originator_id))
+        reader = self._readers.get(key)
+        if reader is None:
+            reader = self._readers[key] = _TopicReader(self.transcoder, *key)
+        try:
+            state = reader.decode(stored_event.state)
+        except Exception:  # noqa: BLE001 - the library's mapper raises its own error, naming the event
+            return super().to_domain_event(stored_event)
+        state["originator_id"] = reader.convert_id(stored_event.originator_id)
+        state["originator_version"] = stored_event.originator_version
+        version = state.pop("class_version", 1)
+        while version < reader.class_version:
+            getattr(reader.event_class, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+        domain_event = object.__new__(reader.event_class)
+        object.__setattr__(domain_event, "__dict__", state)
+        return domain_event  # type: ignore[no-any-return]
+
+
+class _TopicReader:
+    def __init__(self, transcoder: Transcoder, topic: str, id_type: type) -> None:
+        self.event_class: Any = resolve_topic(topic)
+        self.class_version: int = getattr(self.event_class, "class_version", 1)
+        self.convert_id = find_id_convertor(self.event_class, id_type)
+        state_decoder = getattr(transcoder, "state_decoder", None)
+        self.decode: Callable[[bytes], dict[str, Any]] = state_decoder(self.event_class) if state_decoder else transcoder.decode
 
 
 def event_metadata(domain_event: object) -> dict[str, str]:

@@ -32,6 +32,7 @@ class KeyRow(msgspec.Struct, kw_only=True):
 
 class ApiKeysReadModel:
     name = "api_keys"
+    handles = ApiKey.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS api_keys (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, prefix text NOT NULL, label text NOT NULL,

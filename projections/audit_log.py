@@ -30,6 +30,7 @@ COLUMN_TYPES = ("int8", "uuid", "uuid", "text", "timestamptz", "jsonb", "jsonb")
 
 class AuditLogReadModel:
     name = "audit_log"
+    handles = object
     ddl = (
         """CREATE TABLE IF NOT EXISTS audit_log (
             position bigint PRIMARY KEY, workspace_id uuid NOT NULL, aggregate_id uuid NOT NULL, type text NOT NULL,

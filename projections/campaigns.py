@@ -75,6 +75,7 @@ UPSERT = upsert_statement("campaigns", COLUMNS)
 
 class CampaignsReadModel:
     name = "campaigns"
+    handles = Campaign.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS campaigns (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, title text NOT NULL, product_url text,

@@ -82,6 +82,7 @@ UPSERT = upsert_statement("connections", COLUMNS)
 
 class ConnectionsReadModel:
     name = "connections"
+    handles = Connection.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS connections (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, provider text NOT NULL, auth text NOT NULL,

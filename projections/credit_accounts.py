@@ -69,6 +69,7 @@ def evolve(row: AccountRow | None, event: Event) -> AccountRow | None:
 
 class CreditAccountsReadModel:
     name = "credit_accounts"
+    handles = CreditAccount.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS credit_accounts (
             workspace_id uuid PRIMARY KEY, plan text NOT NULL, next_plan text, anchor timestamptz NOT NULL,

@@ -76,6 +76,7 @@ def _entry(
 
 class CreditLedgerReadModel:
     name = "credit_ledger"
+    handles = CreditAccount.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS credit_ledger (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, position bigint NOT NULL, type text NOT NULL,

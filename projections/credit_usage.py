@@ -38,6 +38,7 @@ class Usage(msgspec.Struct):
 
 class CreditUsageReadModel:
     name = "credit_usage"
+    handles = CreditAccount.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS credit_usage (
             job_id uuid PRIMARY KEY, workspace_id uuid NOT NULL, job_type text NOT NULL, day date NOT NULL,

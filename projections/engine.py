@@ -32,7 +32,7 @@ Batch = Sequence[tuple[int, Event]]
 
 
 class ReadModel(Protocol):
-    """A read model: its tables, and how a batch of events changes them."""
+    """A read model: its tables, the events it reads, and how a batch of them changes the tables."""
 
     @property
     def name(self) -> str: ...
@@ -40,7 +40,33 @@ class ReadModel(Protocol):
     @property
     def ddl(self) -> Sequence[str]: ...
 
+    @property
+    def handles(self) -> type:
+        """The class of the events it reads (`object`: every event); it is given no others."""
+        ...
+
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None: ...
+
+
+class EventRouter:
+    """Splits batches into each read model's events, in log order, looking each event class up once:
+    most read models read one aggregate's events, and looking at every event cost each of them time."""
+
+    def __init__(self, read_models: Sequence[ReadModel]) -> None:
+        self.read_models = read_models
+        self._routes: dict[type, tuple[int, ...]] = {}
+
+    def split(self, batch: Batch) -> list[list[tuple[int, Event]]]:
+        parts: list[list[tuple[int, Event]]] = [[] for _ in self.read_models]
+        routes = self._routes
+        for item in batch:
+            event_class = type(item[1])
+            targets = routes.get(event_class)
+            if targets is None:
+                targets = routes[event_class] = tuple(i for i, m in enumerate(self.read_models) if issubclass(event_class, m.handles))
+            for i in targets:
+                parts[i].append(item)
+        return parts
 
 
 class LogConsumer(Protocol):
@@ -72,11 +98,12 @@ class ProjectionView(TrackedConsumer):
     def __init__(self, datastore: PostgresDatastore, read_model: ReadModel, application_name: str) -> None:
         super().__init__(datastore, read_model.name, application_name)
         self.read_model = read_model
+        self.router = EventRouter([read_model])
         self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[misc,arg-type]
 
     def handle(self, batch: Batch) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            self.read_model.apply(cursor, batch)  # type: ignore[arg-type]
+            self.read_model.apply(cursor, self.router.split(batch)[0])  # type: ignore[arg-type]
             self._insert_tracking(cursor, Tracking(self.application_name, batch[-1][0]))
 
 

@@ -93,6 +93,7 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
 
 class JobsReadModel:
     name = "jobs"
+    handles = GenerationJob.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS jobs (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, type text NOT NULL, status text NOT NULL,

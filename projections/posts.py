@@ -174,6 +174,7 @@ def _params(row: PostRow) -> list[Any]:
 
 class PostsReadModel:
     name = "posts"
+    handles = Post.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS posts (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, run_id uuid NOT NULL, account_id uuid NOT NULL,

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from application.pressroom import Pressroom
-from projections.engine import Batch, ReadModel, read_batch
+from projections.engine import Batch, EventRouter, ReadModel, read_batch
 
 BATCH = 5000
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
@@ -84,18 +84,19 @@ class Rebuilder:
     def next_batch(self, stop: int | None = None) -> Batch:
         return read_batch(self.app, after=self.position, limit=BATCH, stop=stop)
 
-    def apply(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
-        """One batch in one transaction, with the rebuild's tracking position."""
+    def apply(self, conn: psycopg.Connection[Any], events: Batch, position: int) -> None:
+        """The read model's events of a batch that ends at `position`, in one transaction with that position."""
         with conn.transaction(), conn.cursor() as cursor:
-            self.read_model.apply(cursor, batch)
-            self._track(conn, self.app.name, batch[-1][0])
-        self.position = batch[-1][0]
+            self.read_model.apply(cursor, events)
+            self._track(conn, self.app.name, position)
+        self.position = position
 
     def catch_up(self, conn: psycopg.Connection[Any], stop: int | None = None, progress: Callable[[int], None] | None = None) -> int:
         """Applies every event after the rebuild's position (up to `stop`), a batch per transaction."""
         applied = 0
+        router = EventRouter([self.read_model])
         while batch := self.next_batch(stop):
-            self.apply(conn, batch)
+            self.apply(conn, router.split(batch)[0], batch[-1][0])
             applied += len(batch)
             if progress is not None:
                 progress(len(batch))
@@ -178,9 +179,16 @@ def rebuild_all(app: Pressroom, database_url: str, read_models: Sequence[ReadMod
         each(lambda rebuilder, conn: rebuilder.create(conn, indexes=False))
         applying: deque[tuple[int, list[Future[None]]]] = deque()
         applied = position = 0
+        router = EventRouter(read_models)
         while batch := read_batch(app, after=position, limit=BATCH):
             position = batch[-1][0]
-            applying.append((len(batch), [w.submit(r.apply, c, batch) for w, r, c in zip(workers, rebuilders, connections, strict=True)]))
+            parts = router.split(batch)
+            applying.append(
+                (
+                    len(batch),
+                    [w.submit(r.apply, c, part, position) for w, r, c, part in zip(workers, rebuilders, connections, parts, strict=True)],
+                )
+            )
             if len(applying) > 1:
                 applied += _applied(*applying.popleft(), progress)
         while applying:

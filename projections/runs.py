@@ -82,6 +82,7 @@ UPSERT = upsert_statement("runs", COLUMNS)
 
 class RunsReadModel:
     name = "runs"
+    handles = Run.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS runs (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, mode text NOT NULL, status text NOT NULL,

@@ -25,6 +25,7 @@ class WebhookRow(msgspec.Struct, kw_only=True):
 
 class WebhooksReadModel:
     name = "webhooks"
+    handles = Webhook.Event
     ddl = (
         """CREATE TABLE IF NOT EXISTS webhooks (
             id uuid PRIMARY KEY, workspace_id uuid NOT NULL, url text NOT NULL, events text[] NOT NULL,

@@ -26,7 +26,7 @@ from tests.fakes.webhook_receiver import FakeWebhookReceiver
 
 POSTS = 20
 SPACING_SECONDS = 0.6
-FAILOVER = timedelta(seconds=3)
+FAILOVER_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,7 @@ def test_a_run_survives_a_killed_worker_and_two_schedulers_without_a_double_post
         for service in ("sweeper", "publisher")
     )
     try:
+        wait_for(lambda: [w["kind"] for w in client.get("/health").json()["workers"].values()].count("publisher") == 2, timeout=30)
         start = datetime.now(UTC) + timedelta(seconds=6)
         posts = [
             {"account": handles[i % 3], "text": f"post {i:02d}", "publishAt": (start + timedelta(seconds=i * SPACING_SECONDS)).isoformat()}
@@ -112,11 +113,16 @@ def test_a_run_survives_a_killed_worker_and_two_schedulers_without_a_double_post
         killed_at = datetime.now(UTC)
         os.kill(child_of(crash_system.process.pid, "publisher"), signal.SIGKILL)
 
-        run = wait_for(lambda: (r := client.get(f"/v1/runs/{run_id}").json())["summary"] == {"published": POSTS} and r, timeout=90)
+        run = wait_for(lambda: (r := client.get(f"/v1/runs/{run_id}").json()).get("summary") == {"published": POSTS} and r, timeout=90)
     finally:
         for process in (second_scheduler, second_publisher):
             process.send_signal(signal.SIGTERM)
-            process.wait(15)
+        for process in (second_scheduler, second_publisher):
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     received = (
         [p["body"]["text"] for p in hook.posts]
@@ -130,18 +136,18 @@ def test_a_run_survives_a_killed_worker_and_two_schedulers_without_a_double_post
         [p["record"]["text"] for p in bluesky.posts],
     ):
         assert platform_texts == sorted(platform_texts)  # in order per account
-    lateness = {
-        datetime.fromisoformat(post["publishAtUtc"]): datetime.fromisoformat(post["publishedAt"])
-        - datetime.fromisoformat(post["publishAtUtc"])
+    # Each post's due time relative to the kill, and how late it was published, in seconds.
+    lateness = [
+        (
+            (datetime.fromisoformat(post["publishAtUtc"]) - killed_at).total_seconds(),
+            (datetime.fromisoformat(post["publishedAt"]) - datetime.fromisoformat(post["publishAtUtc"])).total_seconds(),
+        )
         for post in run["posts"]  # type: ignore[index]
-    }
-    assert all(late >= timedelta(0) for late in lateness.values()), lateness
+    ]
     # A post due while the killed worker's partitions move to the second publisher waits for the move:
     # its session lapsing (1 s here) and two rebalances (one as it leaves, one as `up`'s replacement joins).
-    during_failover = {due: late for due, late in lateness.items() if killed_at <= due <= killed_at + FAILOVER}
-    on_time = {due: late for due, late in lateness.items() if due not in during_failover}
-    assert all(late <= timedelta(seconds=2) for late in on_time.values()), (killed_at, on_time)
-    assert all(late <= FAILOVER + timedelta(seconds=1) for late in during_failover.values()), (killed_at, during_failover)
+    allowed = [FAILOVER_SECONDS + 1 if 0 <= due <= FAILOVER_SECONDS else 2 for due, _ in lateness]
+    assert [(due, late) for (due, late), most in zip(lateness, allowed, strict=True) if not 0 <= late <= most] == []
 
 
 def _text(html: str) -> str:

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Transcoder, TranscodingNotRegisteredError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,6 +87,37 @@ def test_every_event_type_when_stored_then_both_transcoders_read_the_same_event(
     assert same(FAST.decode(stored.state), STANDARD.decode(stored.state))
     read, expected = fast.to_domain_event(stored), standard.to_domain_event(stored)
     assert type(read) is type(expected) and same(vars(read), vars(expected))
+
+
+@pytest.mark.parametrize("event", every_event(), ids=lambda event: type(event).__qualname__)
+@pytest.mark.parametrize("meta", [None, {"request_id": "req_1", "actor": "key:7"}])
+def test_every_event_type_when_read_by_the_applications_mapper_then_the_same_event_as_the_librarys(event: Any, meta: Any) -> None:
+    if meta is not None:
+        object.__setattr__(event, "meta", meta)
+    stored = Mapper(transcoder=STANDARD).to_stored_event(event)
+    application = Pressroom({}, clock=ManualClock(NOW)).mapper
+
+    for _ in range(2):  # the first read of a topic sets up its reader; the second uses it
+        read, expected = application.to_domain_event(stored), Mapper(transcoder=STANDARD).to_domain_event(stored)
+        assert type(read) is type(expected) and same(vars(read), vars(expected))
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00+00:00"},"workspace_id":null,"allowance_after":1}',
+        b'{"timestamp":"2026-01-01","workspace_id":{"_type_":"uuid_hex","_data_":"3900ff29db9940b59e206962698f112d"}}',
+        b'{"timestamp":{"_type_":"decimal_str","_data_":"1.5"},"workspace_id":{"_type_":"uuid_hex","_data_":"3900ff29db9940b59e206962698f112d"}}',
+        b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00"},"workspace_id":{"_type_":"uuid_hex","_data_":"3900FF29-DB99-40B5-9E20-6962698F112D"},'
+        b'"allowance_after":1,"topup_after":2,"job_id":{"_type_":"uuid_hex","_data_":"3900ff29db9940b59e206962698f112d"},"job_type":"copy",'
+        b'"amount":{"_type_":"uuid_hex","_data_":"3900ff29db9940b59e206962698f112d"},"from_allowance":[{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00"}],'
+        b'"from_topup":0,"extra":1}',
+    ],
+)
+def test_debit_state_of_an_unusual_shape_when_read_by_the_applications_mapper_then_as_the_library_reads_it(state: bytes) -> None:
+    stored = StoredEvent(uuid4(), 2, "domain.credit_account:CreditAccount.Debited", state)
+    read = Pressroom({}, clock=ManualClock(NOW)).mapper.to_domain_event(stored)
+    assert same(vars(read), vars(Mapper(transcoder=STANDARD).to_domain_event(stored)))
 
 
 def test_account_snapshot_with_a_set_when_stored_then_both_transcoders_read_it_alike() -> None:
