@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.job_pipeline
 	$(BIN)/python -m bench.event_lag
 	$(BIN)/python -m bench.publishing
+	$(BIN)/python -m bench.vacuum_stalls
+	$(BIN)/python -m bench.rebuild --events 1016160
 
 clean:
 	rm -rf $(VENV) var

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Composed, Literal
 
 from application.ports import Clock, MediaStore
 from application.pressroom import Pressroom
 from domain.pricing import Pricing
+
+EVENT_LOG_LOCK_SCOPE = 0x5052_4553
 
 
 class SystemClock:
@@ -52,7 +57,7 @@ def open_application(
     clock: Clock | None = None,
     media: MediaStore | None = None,
 ) -> Pressroom:
-    return Pressroom(
+    app = Pressroom(
         eventstore_env(database_url, pool_size=pool_size, create_tables=create_tables),
         clock=clock or SystemClock(),
         pricing=pricing,
@@ -61,3 +66,25 @@ def open_application(
         max_attempts=max_attempts,
         media=media,
     )
+    serialise_writes_with_an_advisory_lock(app.recorder)
+    return app
+
+
+def serialise_writes_with_an_advisory_lock(recorder: ApplicationRecorder) -> None:
+    """Writers of the event log take one transaction-level advisory lock instead of the library's EXCLUSIVE
+    lock on the events table: it orders their commits just the same (each transaction's notification ids,
+    then its commit, before the next one's), but, being no table lock, it does not conflict with (auto)vacuum,
+    which a writer otherwise waited on for up to `deadlock_timeout` (1 s) before autovacuum gave way, and
+    on an anti-wraparound vacuum, which never gives way, for all of its run. Every writer goes through the
+    recorder, so every writer takes it."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        recorder.lock_table_statements = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(recorder.datastore.lock_timeout),
+            writers_lock_statement(recorder),
+        ]
+
+
+def writers_lock_statement(recorder: PostgresApplicationRecorder) -> Composed:
+    # The two-key form: its key space does not overlap the one-key form's that other advisory locks use.
+    table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+    return SQL("SELECT pg_advisory_xact_lock({0}, hashtext({1}))").format(Literal(EVENT_LOG_LOCK_SCOPE), Literal(table))

@@ -1,0 +1,160 @@
+"""`make bench`, vacuum part: job requests from 32 threads for minutes on an events table of a million
+events while autovacuum keeps vacuuming it and an operator's VACUUM runs every few seconds, writers serialised
+by the library's EXCLUSIVE table lock and by Pressroom's advisory lock, in one run on one embedded
+PostgreSQL; counts the requests that stalled over 200 ms; appended to docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from adapters.bootstrap import Container
+from adapters.embedded import EmbeddedPostgres
+from adapters.settings import Settings
+from bench.account_history import REPORT
+from bench.group_commit import CREDITS, STALL_MS, Run, hammer
+from bench.job_requests import machine
+from bench.rebuild import write_log
+
+OPERATOR_VACUUM = "VACUUM (FREEZE, DISABLE_PAGE_SKIPPING)"  # what an operator runs; autovacuum never cancels it
+OPERATOR_VACUUM_EVERY = 10.0
+
+# Autovacuum far more eager than any production setting: a vacuum of the events table every few seconds.
+EAGER_AUTOVACUUM = (
+    "autovacuum_vacuum_insert_threshold = 2000",
+    "autovacuum_vacuum_insert_scale_factor = 0",
+    "autovacuum_vacuum_threshold = 2000",
+    "autovacuum_vacuum_scale_factor = 0",
+    "autovacuum_vacuum_cost_delay = 0",
+)
+
+
+@dataclass(frozen=True)
+class Phase:
+    lock: str
+    run: Run
+    vacuums: int
+    operator_vacuums: list[float]  # their durations, in seconds
+
+
+def operator_vacuums(database_url: str, table: str, stop: threading.Event) -> list[float]:
+    """Runs the operator's VACUUM of the events table every few seconds until stopped; returns how long each took."""
+    took: list[float] = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while not stop.wait(OPERATOR_VACUUM_EVERY):
+            began = time.perf_counter()
+            conn.execute(SQL(OPERATOR_VACUUM + " {}").format(Identifier(table)))
+            took.append(time.perf_counter() - began)
+    return took
+
+
+def vacuum_count(database_url: str, table: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT autovacuum_count + vacuum_count FROM pg_stat_user_tables WHERE relname = %s", (table,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def library_lock(recorder: PostgresApplicationRecorder) -> list[Any]:
+    """The statements eventsourcing's recorder runs before each insert, as it ships."""
+    return [
+        SQL("SET LOCAL lock_timeout = '{0}s'").format(recorder.datastore.lock_timeout),
+        SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)),
+    ]
+
+
+def render(threads: int, workspaces: int, events: int, phases: list[Phase], host: str) -> str:
+    rows = "\n".join(
+        f"| {p.lock} | {p.run.seconds:.0f} s | {p.run.per_second:,.0f} | {p.run.p50_ms:.1f} ms | {p.run.p99_ms:.1f} ms | "
+        f"{p.run.max_ms:,.0f} ms | **{p.run.stalls}** | {p.run.errors} | {p.vacuums} "
+        f"({len(p.operator_vacuums)} operator's, {sum(p.operator_vacuums) / max(len(p.operator_vacuums), 1):.1f} s each) |"
+        for p in phases
+    )
+    return f"""
+## Write stalls while autovacuum runs
+
+Command: `make bench`, which runs `python -m bench.vacuum_stalls`. Machine: {host}.
+
+`request_job` (group commit on) from {threads} threads over {workspaces} workspaces, in process, on an events table
+that holds {events:,} events, while autovacuum, set far more eagerly than in production ({", ".join(EAGER_AUTOVACUUM)},
+naptime 1 s), vacuums the events table again and again, and an operator's `{OPERATOR_VACUUM}` of it starts every
+{OPERATOR_VACUUM_EVERY:.0f} s. The same database, one phase after the other:
+
+| writers serialised by | length | req/s | p50 | p99 | slowest | requests over {STALL_MS} ms | failed | vacuums of the events table |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{rows}
+
+A vacuum holds the table in SHARE UPDATE EXCLUSIVE mode, which conflicts with the EXCLUSIVE mode the library
+takes for each write: a writer waits until `deadlock_timeout` (1 s) passes and autovacuum is cancelled, and it
+waits all of a vacuum that is never cancelled: an operator's, or an anti-wraparound autovacuum. The advisory lock
+orders writers the same way and conflicts with no table lock. Stalls left with it are the machine's: vacuum,
+PostgreSQL and the callers share its cores.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.vacuum_stalls", description=__doc__)
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--workspaces", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=300.0, help="length of the advisory-lock phase")
+    parser.add_argument("--library-seconds", type=float, default=120.0, help="length of the table-lock phase")
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the log before the phases")
+    args = parser.parse_args(argv)
+    host = machine()
+    with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as work_dir, EmbeddedPostgres(Path(work_dir), delete_on_close=True) as pg:
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET autovacuum_naptime = '1s'")
+            conn.execute("SELECT pg_reload_conf()")
+        container = Container(Settings(database_url=pg.url, group_commit=True, db_pool_size=args.threads))
+        try:
+            container.migrate()
+            app = container.app
+            recorder = app.recorder
+            assert isinstance(recorder, PostgresApplicationRecorder)
+            table = recorder.events_table_name
+            with psycopg.connect(pg.url, autocommit=True) as conn:
+                conn.execute(SQL("ALTER TABLE {} SET ({})").format(Identifier(table), SQL(", ".join(EAGER_AUTOVACUUM))))
+            events = write_log(app, pg.url, args.events)
+            workspace_ids = [app.create_workspace(f"Bench {n}")[0].id for n in range(args.workspaces)]
+            for workspace_id in workspace_ids:
+                app.top_up(workspace_id, CREDITS, "bench")
+
+            def spread(thread: int, n: int) -> tuple[UUID, str | None]:
+                return workspace_ids[(thread + n * args.threads) % len(workspace_ids)], None
+
+            hammer(app.request_job, args.threads, 2.0, spread)  # warm-up: connections, caches
+            ours = recorder.lock_table_statements
+            phases = []
+            for lock, statements, seconds in (
+                ("the library's EXCLUSIVE table lock", library_lock(recorder), args.library_seconds),
+                ("Pressroom's advisory lock", ours, args.seconds),
+            ):
+                recorder.lock_table_statements = statements
+                before = vacuum_count(pg.url, table)
+                stop = threading.Event()
+                vacuuming: list[float] = []
+                operator = threading.Thread(target=lambda: vacuuming.extend(operator_vacuums(pg.url, table, stop)))  # noqa: B023
+                operator.start()
+                run = hammer(app.request_job, args.threads, seconds, spread)
+                stop.set()
+                operator.join()
+                phases.append(Phase(lock, run, vacuum_count(pg.url, table) - before, vacuuming))
+        finally:
+            container.close()
+    section = render(args.threads, args.workspaces, events, phases, host)
+    with REPORT.open("a") as report:
+        report.write(section)
+    print(section)  # noqa: T201 - the bench's answer
+
+
+if __name__ == "__main__":
+    main()

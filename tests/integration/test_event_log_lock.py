@@ -1,0 +1,47 @@
+"""Writers of the event log are serialised by an advisory lock, not a table lock: vacuum never holds them up."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from adapters.bootstrap import Container
+from adapters.eventstore import writers_lock_statement
+
+
+def events_table(container: Container) -> str:
+    recorder = container.app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    return f"{recorder.datastore.schema}.{recorder.events_table_name}"
+
+
+def test_events_table_held_as_vacuum_holds_it_when_a_workspace_is_created_then_the_write_does_not_wait(container: Container) -> None:
+    with psycopg.connect(container.database_url) as vacuum:
+        vacuum.execute(f"LOCK TABLE {events_table(container)} IN SHARE UPDATE EXCLUSIVE MODE")  # what (auto)vacuum holds
+        started = time.monotonic()
+        workspace = container.app.create_workspace("Acme")[0]
+        took = time.monotonic() - started
+        vacuum.rollback()
+
+    assert container.app.get_workspace(workspace.id).name == "Acme"
+    assert took < 2.0  # the library's EXCLUSIVE table lock waited here for the 5 s lock timeout, then failed
+
+
+def test_writer_mid_transaction_when_another_writes_then_the_other_waits_for_its_commit(container: Container) -> None:
+    recorder = container.app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    done: list[Any] = []
+    with psycopg.connect(container.database_url) as writer:
+        writer.execute(writers_lock_statement(recorder))
+        other = threading.Thread(target=lambda: done.append(container.app.create_workspace("Later")))
+        other.start()
+        other.join(timeout=1.0)
+        waited = not done
+        writer.commit()
+    other.join(timeout=10)
+
+    assert waited and len(done) == 1
