@@ -180,6 +180,20 @@ class System:
         client.workspace_id = body["workspace"]["id"]  # type: ignore[attr-defined]
         return client
 
+    def service_pid(self, service: str) -> int:
+        """The pid of the child process `pressroom up` runs `service` in."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.process.pid and service.encode() in cmdline:
+                return int(entry.name)
+        raise LookupError(f"no {service} child of {self.process.pid}")
+
     def close(self) -> None:
         self.admin.close()
         if self.process.poll() is None:

@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -56,21 +55,6 @@ def crash_system(
     running.close()
 
 
-def child_of(parent: int, service: str) -> int:
-    """The pid of the `pressroom up` child running `service`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent and service.encode() in cmdline:
-            return int(entry.name)
-    raise LookupError(f"no {service} child of {parent}")
-
-
 def connect(client: httpx.Client, body: dict) -> str:
     answer = client.post("/v1/connections", json=body)
     assert answer.status_code == 201, answer.text
@@ -111,7 +95,7 @@ def test_a_run_survives_a_killed_worker_and_two_schedulers_without_a_double_post
         # Kill the publishing worker a third of the way through the run; `up` restarts it.
         time.sleep(max((start - datetime.now(UTC)).total_seconds(), 0) + POSTS * SPACING_SECONDS / 3)
         killed_at = datetime.now(UTC)
-        os.kill(child_of(crash_system.process.pid, "publisher"), signal.SIGKILL)
+        os.kill(crash_system.service_pid("publisher"), signal.SIGKILL)
 
         run = wait_for(lambda: (r := client.get(f"/v1/runs/{run_id}").json()).get("summary") == {"published": POSTS} and r, timeout=90)
     finally:
