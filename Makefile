@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.job_requests
+	$(BIN)/python -m bench.scale_out
 	$(BIN)/python -m bench.account_history
 	$(BIN)/python -m bench.group_commit
 	$(BIN)/python -m bench.job_pipeline
