@@ -61,15 +61,23 @@ def _naming(event_class: Any) -> tuple[str, str]:
     return f"{aggregate.EVENT_PREFIX}.{snake(event_class.__name__)}", aggregate.__name__
 
 
-class _DataKeys(dict[str, str | None]):
-    """The `data` key of each event field, or None for a field that stays out of `data`; worked out once per field."""
-
-    def __missing__(self, field: str) -> str | None:
-        key = self[field] = None if field in ENVELOPE_FIELDS or field in PRIVATE_FIELDS else camel(field)
-        return key
+_DataType = tuple[Callable[..., Any], tuple[str, ...]]
 
 
-_data_keys = _DataKeys()
+class _DataTypes(dict[tuple[str, ...], _DataType]):
+    """For an event's fields, in order: a Struct of those that go in `data`, each named as its `data`
+    key, and which fields those are; worked out once per set of fields. msgspec makes such a Struct
+    several times faster than the dict of the same keys, and encodes it as the same JSON object."""
+
+    def __missing__(self, fields: tuple[str, ...]) -> _DataType:
+        kept = tuple(field for field in fields if field not in ENVELOPE_FIELDS and field not in PRIVATE_FIELDS)
+        # Untracked by the garbage collector: an instance lives for one envelope and nothing it holds refers back to it.
+        data = msgspec.defstruct("Data", kept, rename={field: camel(field) for field in kept}, gc=False)
+        made = self[fields] = (data, kept)
+        return made
+
+
+_data_types = _DataTypes()
 
 
 # A name-based UUID's version (5) and variant bits, as uuid.uuid5 sets them.
@@ -95,9 +103,18 @@ _event_id = event_ids(uuid5(NAMESPACE_URL, "pressroom:event"))
 
 def envelope(event: Any) -> Envelope:
     """The envelope of a domain event; its id is stable across redeliveries."""
+    published = envelope_to_encode(event)
+    published.data = msgspec.to_builtins(published.data)
+    return published
+
+
+def envelope_to_encode(event: Any) -> Envelope:
+    """`envelope(event)` for msgspec to encode, to the same JSON, made faster for the audit log, which
+    stores one for every event: its `data` is a Struct of the event's values as they are."""
     event_class: Any = type(event)
     event_type, aggregate_type = _naming(event_class)
-    data = {key: value for field, value in vars(event).items() if (key := _data_keys[field]) is not None}
+    values = vars(event)
+    data_type, fields = _data_types[tuple(values)]
     return Envelope(
         id=_event_id(event.originator_id, event.originator_version),
         type=event_type,
@@ -107,7 +124,7 @@ def envelope(event: Any) -> Envelope:
         workspace_id=event.workspace_id,
         occurred_at=event.timestamp,
         schema_version=SCHEMA_VERSION,
-        data=msgspec.to_builtins(data),
+        data=data_type(*map(values.__getitem__, fields)),
     )
 
 
