@@ -110,7 +110,7 @@ def envelope(event: Any) -> Envelope:
 
 def envelope_to_encode(event: Any) -> Envelope:
     """`envelope(event)` for msgspec to encode, to the same JSON, made faster for the audit log, which
-    stores one for every event: its `data` is a Struct of the event's values as they are."""
+    stores one for every event: its `data` is a Struct holding the event's own values, not builtins."""
     event_class: Any = type(event)
     event_type, aggregate_type = _naming(event_class)
     values = vars(event)

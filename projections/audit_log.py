@@ -43,9 +43,10 @@ class AuditLogReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        # One statement, its rows encoded by msgspec in one call, each envelope as soon as it is made:
-        # a rebuild is bound by Python, and COPY, with psycopg adapting each value of each row, cost it
-        # half again as much as the envelopes themselves. PostgreSQL does more, on the core Python leaves it.
+        # One statement, its rows encoded by msgspec in one call: a rebuild is bound by Python, and COPY,
+        # with psycopg adapting each value of each row, cost it half again as much as making the envelopes.
+        # PostgreSQL works more instead, on the core Python leaves it. The rows come from a generator so
+        # that no envelope outlives its row: holding a batch of them kept waking the garbage collector.
         lines = _encode_lines((position, envelope_to_encode(event), event_metadata(event)) for position, event in batch)
         cursor.execute(_INSERT, (lines,))
 
