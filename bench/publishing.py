@@ -776,11 +776,12 @@ def what_dominates(spread: Lag, shared: Lag) -> str:
         f"What dominates. With one post per account, the largest part of the median post's {ms(spread.published.p50)} to"
         f" `published` was {name}: {ms(value)} (the others: {', '.join(f'{ms(v)} {k}' for k, v in stages.items() if k != name)})."
         f" Posts fell due at {spread.posts / spread.window:.0f} a second; the scheduler handed them over at"
-        f" {spread.handover_rate:.1f} a second (one `request_publish` save after another) and the worker published"
+        f" {spread.handover_rate:.1f} a second (up to 100 posts and their runs a save) and the worker published"
         f" {spread.throughput:.1f} a second, against the {8 / RECEIVER_SECONDS:.0f} that 8 attempts of"
         f" {RECEIVER_SECONDS * 1000:.0f} ms allow. Each post cost {sum(spread.events.values()) / spread.posts:.1f} events"
-        " (post and run) in at least three saves (hand-over, attempt started, published), each under the events table's"
-        " EXCLUSIVE lock, on a machine shared with other work (see the load averages)."
+        " (post and run) in at least three saves (hand-over, attempt started, published), each updating the post's run,"
+        " which every post of a run shares (saves of one run's posts take turns), each holding the event log's writers'"
+        " lock, on a machine shared with other work (see the load averages)."
     )
     stalled = spread.delay_reasons.get("stalled", 0)
     if stalled:
