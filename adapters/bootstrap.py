@@ -345,7 +345,7 @@ class Container:
 
     def settle_posts_once(self) -> int:
         """Reconciles unknown posts and re-drives posts a vanished worker left in publishing; returns how many it moved."""
-        idle_since = self.clock.now() - timedelta(seconds=self.settings.reconcile_after_seconds)
+        idle_since = self.clock.now() - self.publishing.abandoned_after
         moved = 0
         for post_id in unsettled_posts(self.pool, ("publishing", "unknown"), idle_since):
             try:

@@ -137,17 +137,6 @@ class JobRequestBatcher:
 
     # Callers
 
-    def request(
-        self,
-        workspace_id: UUID,
-        job_type: str,
-        job_input: dict[str, Any],
-        outputs: int,
-        campaign_id: UUID | None = None,
-        idempotency_key: str | None = None,
-    ) -> JobReceipt:
-        return self.submit(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key).result()
-
     def submit(
         self,
         workspace_id: UUID,

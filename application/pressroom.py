@@ -282,7 +282,7 @@ class Pressroom(Application[UUID]):
         idempotency_key: str | None = None,
     ) -> JobReceipt:
         if self.job_batcher is not None:
-            return self.job_batcher.request(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
+            return self.job_batcher.submit(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key).result()
         return self.request_job_alone(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
 
     @retry_on_conflict
