@@ -92,6 +92,7 @@ class WebhooksController(Controller):
     @delete("/{webhook_id:uuid}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True, summary="Remove a webhook; pending deliveries stop")
     def remove(self, principal: Principal, webhook_id: FromPath[UUID], container: Container) -> None:
         container.app.remove_webhook(principal.workspace_id, webhook_id)
+        _wait_until_listed(container, principal.workspace_id, webhook_id, listed=False)
 
     @get("/{webhook_id:uuid}/deliveries", sync_to_thread=True, summary="The webhook's delivery attempts, newest first")
     def deliveries(
@@ -135,11 +136,11 @@ class WebhooksController(Controller):
         return ReplayAccepted(webhook_id=webhook.id, after=data.after, replay=webhook.replays)
 
 
-def _wait_until_listed(container: Container, workspace_id: UUID, webhook_id: UUID) -> None:
+def _wait_until_listed(container: Container, workspace_id: UUID, webhook_id: UUID, *, listed: bool = True) -> None:
     """Read-your-writes for subscribers: the dispatcher finds webhooks in the read model, so answering
-    once it is there means every event after the answer is delivered."""
+    once it is there (or, for a removal, gone) means every event after the answer is delivered (or not)."""
     deadline = time.monotonic() + LISTED_WITHIN_SECONDS
     while time.monotonic() < deadline:
-        if any(w.id == webhook_id for w in live_webhooks(container.pool, workspace_id)):
+        if any(w.id == webhook_id for w in live_webhooks(container.pool, workspace_id)) == listed:
             return
         time.sleep(0.02)
