@@ -32,6 +32,7 @@ from adapters.outbound_http import OutboundOptions, make_client
 from adapters.publishers import publisher_for
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings, parse_pairs
+from adapters.takeover import Takeover
 from adapters.token_cipher import TokenCipher
 from adapters.webhook_dispatcher import WebhookDispatcher, WebhookSigner
 from application.campaigns import Campaigns
@@ -50,7 +51,7 @@ from projections.connections import token_expiring
 from projections.credit_accounts import due_for_renewal
 from projections.engine import LogFollower, ProjectionView, TrackedConsumer
 from projections.jobs import overdue_jobs, unfinished_jobs
-from projections.posts import due_posts, unsettled_posts
+from projections.posts import due_posts, stale_handovers, unsettled_posts
 from projections.publishing_queries import PublishingReadModels
 
 log = structlog.get_logger()
@@ -343,6 +344,18 @@ class Container:
             log.info("post_not_handed_over", post_id=str(post_id), error=error.detail)
             return False
 
+    @property
+    def takeover(self) -> Takeover:
+        return self._once(
+            "takeover",
+            lambda: Takeover(
+                self.publishing,
+                lambda handed_before: stale_handovers(self.pool, handed_before),
+                self.clock,
+                timedelta(seconds=self.settings.takeover_after_seconds),
+            ),
+        )
+
     def settle_posts_once(self) -> int:
         """Reconciles unknown posts and re-drives posts a vanished worker left in publishing; returns how many it moved."""
         idle_since = self.clock.now() - self.publishing.abandoned_after
@@ -445,10 +458,14 @@ class Container:
                 try:
                     with metadata(actor=f"scheduler:{process_name('sweeper', self.settings)}"):
                         self.schedule_once()
+                        self.takeover.once()
                 except Exception as error:  # noqa: BLE001 - the next round tries again
                     log.error("schedule_failed", error=repr(error))
 
-        self._run_with_heartbeat("sweeper", stop, sweep, schedule)
+        try:
+            self._run_with_heartbeat("sweeper", stop, sweep, schedule)
+        finally:
+            self.takeover.close()
 
 
 def providers(settings: Settings) -> tuple[CopyWriter, ImageMaker, VideoMaker]:

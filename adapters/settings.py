@@ -87,6 +87,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     schedule_interval_seconds: float = 0.25
     bluesky_base_url: str | None = None  # default https://bsky.social
     telegram_base_url: str | None = None  # default https://api.telegram.org
+    # A post handed over that no publishing worker has started this long is published by the scheduler itself
+    # (a killed worker's Kafka partitions move over only after its session lapses and the group rebalances).
+    takeover_after_seconds: float = 2.0
     # A post left in publishing or unknown this long is looked at again (reconciled with the platform, or re-driven).
     reconcile_after_seconds: float = 60.0
     # OAuth apps of the providers that connect through OAuth; the base URLs default to the provider's own.

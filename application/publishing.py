@@ -271,13 +271,13 @@ class Publishing:
 
     def settle_unsettled(self, post_id: UUID, idle_since: datetime) -> str | None:
         """The sweeper's pass over a post nobody has moved since `idle_since`: an `unknown` post is
-        reconciled where the platform can be asked; a `publishing` post whose worker vanished becomes
-        `unknown` (an attempt was in flight) or goes back to the scheduler (none was). Returns what it did."""
+        reconciled where the platform can be asked; a `publishing` post whose worker vanished mid-attempt
+        becomes `unknown` (one nobody started is the scheduler's to take over). Returns what it did."""
         post = self.app._find(Post, post_id)
         if post is None or post.modified_on >= idle_since:
             return None
-        if post.status == "publishing":
-            return self._unstick(post_id, idle_since)
+        if post.status == "publishing" and post.in_flight is not None:
+            return self._give_up_attempt(post_id, idle_since)
         if post.status == "unknown" and provider_spec(post.provider).supports_reconcile:
             try:
                 receipt = self._find_at_provider(post)
@@ -287,15 +287,11 @@ class Publishing:
         return None
 
     @retry_on_conflict
-    def _unstick(self, post_id: UUID, idle_since: datetime) -> str | None:
+    def _give_up_attempt(self, post_id: UUID, idle_since: datetime) -> str | None:
         post = self.app._get(Post, post_id)
-        if post.status != "publishing" or post.modified_on >= idle_since:
+        if post.status != "publishing" or post.in_flight is None or post.modified_on >= idle_since:
             return None
-        now = self.clock.now()
-        if post.in_flight is not None:
-            post.mark_outcome_unknown(post.in_flight.n, now, "The attempt never finished; no worker answered for it.")
-        else:
-            post.delay(now, "stalled: no publishing worker took the post")
+        post.mark_outcome_unknown(post.in_flight.n, self.clock.now(), "The attempt never finished; no worker answered for it.")
         self._save_with_run(post)
         return post.status
 
@@ -374,6 +370,17 @@ class Publishing:
         post.request_publish(now)
         self._save_with_run(post)
         return True
+
+    def take_over(self, post_id: UUID, handed_before: datetime) -> str | None:
+        """Publishes a post handed over before `handed_before` that no worker has started (its worker died
+        and the partition has not moved yet, or the workers are behind); the post's version lets only one
+        of the scheduler and a worker start it. Returns the post's new status (None: nothing to do)."""
+        post = self.app._find(Post, post_id)
+        if post is None or post.status != "publishing" or post.in_flight is not None:
+            return None
+        if post.publish_requested_at is None or post.publish_requested_at >= handed_before:
+            return None
+        return self.publish(post_id)
 
     def publish(self, post_id: UUID) -> str | None:
         """One attempt at a post the scheduler handed over; returns the post's new status (None: nothing to do)."""

@@ -234,11 +234,13 @@ def at(text: str) -> float:
 
 @dataclass(frozen=True)
 class History:
-    """What the audit log recorded of the posts: the first hand-over of each, and how often each event type occurred."""
+    """What the audit log recorded of the posts: the first hand-over of each, how often each event type occurred,
+    and how many attempts a scheduler started itself (taking over a hand-over no worker had started)."""
 
     handed: dict[str, float]
     counts: Counter[str]
     delay_reasons: Counter[str]
+    taken_over: int
 
 
 def history(database_url: str, post_ids: list[str], run_ids: list[str]) -> History:
@@ -247,6 +249,11 @@ def history(database_url: str, post_ids: list[str], run_ids: list[str]) -> Histo
             "SELECT aggregate_id::text, type, occurred_at, envelope->'data'->>'reason' FROM audit_log WHERE aggregate_id = ANY(%s::uuid[])",
             (post_ids + run_ids,),
         ).fetchall()
+        (taken_over,) = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE aggregate_id = ANY(%s::uuid[]) AND type = 'post.attempt_started' "
+            "AND metadata->>'actor' LIKE 'scheduler:%%'",
+            (post_ids,),
+        ).fetchone() or (0,)
     handed: dict[str, float] = {}
     for post_id, event_type, occurred_at, _ in rows:
         if event_type == "post.publish_requested":
@@ -255,6 +262,7 @@ def history(database_url: str, post_ids: list[str], run_ids: list[str]) -> Histo
         handed=handed,
         counts=Counter(event_type for _, event_type, _, _ in rows),
         delay_reasons=Counter((reason or "").split(":")[0] for _, event_type, _, reason in rows if event_type == "post.delayed"),
+        taken_over=taken_over,
     )
 
 
@@ -502,6 +510,7 @@ class Lag:
     attempts_over_one: int
     events: Counter[str]
     delay_reasons: Counter[str]
+    taken_over: int
     unknown_errors: Counter[str]
 
 
@@ -570,6 +579,7 @@ def measure_lag(
         attempts_over_one=sum(1 for tries in tried.values() if len(tries) > 1),
         events=past.counts,
         delay_reasons=past.delay_reasons,
+        taken_over=past.taken_over,
         unknown_errors=Counter(tries[-1]["error"] or "" for p, tries in tried.items() if posts[p]["status"] == "unknown" and tries),
     )
 
@@ -680,7 +690,8 @@ offered {lag.posts / lag.window:.0f} posts/s). Median publish lag of the first t
 {ms(lag.first_tenth)}, of the last tenth {ms(lag.last_tenth)}. Posts the fake received twice: **{lag.repeats}**.
 Statuses when the watch ended: {statuses}.{f" Unknown posts' last error: {unknown}." if unknown else ""}
 Posts with more than one attempt: {lag.attempts_over_one}. Events of these posts and their runs ({sum(lag.events.values()) / lag.posts:.1f}
-a post): {events}; `post.delayed` reasons: {reasons}.
+a post): {events}; `post.delayed` reasons: {reasons}. Attempts a scheduler started itself (a hand-over no worker had
+started in time): {lag.taken_over:,}.
 """
 
 
@@ -783,11 +794,10 @@ def what_dominates(spread: Lag, shared: Lag) -> str:
         " which every post of a run shares (saves of one run's posts take turns), each holding the event log's writers'"
         " lock, on a machine shared with other work (see the load averages)."
     )
-    stalled = spread.delay_reasons.get("stalled", 0)
-    if stalled:
+    if spread.taken_over:
         text += (
-            f" {stalled:,} posts sat in `publishing` for more than 60 s waiting for the worker, and the sweeper handed them"
-            " over again (`post.delayed` “stalled”), which adds to the worker's queue."
+            f" {spread.taken_over:,} posts waited more than the take-over time (`PRESSROOM_TAKEOVER_AFTER_SECONDS`) for a"
+            " worker to start them, and a scheduler published them itself."
         )
     ordered = shared.delay_reasons.get(ORDER_DELAY, 0)
     how = (

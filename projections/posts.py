@@ -289,6 +289,20 @@ def unsettled_posts(pool: ConnectionPool[Any], statuses: Collection[str], idle_s
     return [row[0] for row in rows]
 
 
+def stale_handovers(pool: ConnectionPool[Any], handed_before: datetime, limit: int = 100) -> list[UUID]:
+    """Posts handed over to the publishing workers before `handed_before` that no worker has started, oldest due
+    first: for the scheduler to take over. (One per account at most: the scheduler hands out an account's posts
+    one at a time.)"""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT id FROM posts WHERE status = 'publishing' AND updated_at < %s "
+            "AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(attempts) a WHERE a ->> 'finishedAt' IS NULL) "
+            "ORDER BY publish_at, id LIMIT %s",
+            (handed_before, limit),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
 def earlier_post_open(pool: ConnectionPool[Any], account_id: UUID, post_id: UUID, publish_at: datetime) -> bool:
     """Whether a post to the same account meant to go out before `publish_at` has not gone out yet
     (scheduled, delayed, being sent, unknown or waiting for a retry)."""

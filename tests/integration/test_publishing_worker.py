@@ -86,3 +86,51 @@ def test_attempt_older_than_reconcile_after_when_handed_over_again_then_unknown_
     post = publishing_container.publishing.get_post(workspace_id, post_id)
     assert (second, requests_meanwhile) == ("unknown", 1)
     assert (post.status, post.provider_post_id, len(receiver.posts)) == ("published", receiver.posts[0]["id"], 1)
+
+
+def test_handover_no_worker_started_when_taken_over_then_published_once_and_the_late_worker_leaves_it(
+    publishing_container: Container, clock: ManualClock, receiver: FakeWebhookReceiver
+) -> None:
+    workspace_id, post_id = handed_over_post(publishing_container, clock, receiver)
+    catch_up_all(publishing_container)
+    takeover = publishing_container.takeover
+    clock.advance(seconds=takeover.after.total_seconds() + 1)
+
+    started = takeover.once()
+    takeover.close()  # waits for the attempt under way
+    redelivered = publishing_container.publishing.publish(post_id)  # the worker's copy of the hand-over, late
+
+    post = publishing_container.publishing.get_post(workspace_id, post_id)
+    assert (started, redelivered) == (1, None)
+    assert (post.status, len(post.attempts), len(receiver.posts)) == ("published", 1, 1)
+
+
+def test_handover_younger_than_takeover_after_when_taken_over_then_left_to_the_workers(
+    publishing_container: Container, clock: ManualClock, receiver: FakeWebhookReceiver
+) -> None:
+    workspace_id, post_id = handed_over_post(publishing_container, clock, receiver)
+    catch_up_all(publishing_container)
+    takeover = publishing_container.takeover
+
+    clock.advance(seconds=takeover.after.total_seconds() - 0.5)
+
+    takeover.once()
+    takeover.close()
+
+    post = publishing_container.publishing.get_post(workspace_id, post_id)
+    assert (post.status, len(post.attempts), receiver.seen("POST")) == ("publishing", 0, [])
+
+
+def test_handover_a_worker_is_sending_when_taken_over_then_left_to_it_and_it_goes_out_once(
+    publishing_container: Container, clock: ManualClock, receiver: FakeWebhookReceiver
+) -> None:
+    workspace_id, post_id = handed_over_post(publishing_container, clock, receiver)
+    worker = first_worker_mid_call(publishing_container, receiver, post_id)
+    clock.advance(seconds=publishing_container.takeover.after.total_seconds() + 1)
+
+    taken = publishing_container.publishing.take_over(post_id, clock.now() - publishing_container.takeover.after)
+    worker.join()
+
+    post = publishing_container.publishing.get_post(workspace_id, post_id)
+    assert taken is None
+    assert (post.status, len(post.attempts), len(receiver.posts)) == ("published", 1, 1)
