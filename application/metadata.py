@@ -47,18 +47,23 @@ class MetadataMapper(Mapper[Any]):
         return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
+        return self.event_from(stored_event.originator_id, stored_event.originator_version, stored_event.topic, stored_event.state)
+
+    def event_from(self, originator_id: Any, originator_version: int, topic: str, stored_state: bytes) -> DomainEventProtocol[Any]:
+        """`to_domain_event` of a stored event's columns, without making the StoredEvent first (a frozen
+        dataclass, slow to make, and a rebuild reads every event in the log)."""
         if self.cipher is not None or self.compressor is not None:
-            return super().to_domain_event(stored_event)
-        key = (stored_event.topic, type(stored_event.originator_id))
+            return super().to_domain_event(StoredEvent(originator_id, originator_version, topic, stored_state))
+        key = (topic, type(originator_id))
         reader = self._readers.get(key)
         if reader is None:
             reader = self._readers[key] = _TopicReader(self.transcoder, *key)
         try:
-            state = reader.decode(stored_event.state)
+            state = reader.decode(stored_state)
         except Exception:  # noqa: BLE001 - the library's mapper raises its own error, naming the event
-            return super().to_domain_event(stored_event)
-        state["originator_id"] = reader.convert_id(stored_event.originator_id)
-        state["originator_version"] = stored_event.originator_version
+            return super().to_domain_event(StoredEvent(originator_id, originator_version, topic, stored_state))
+        state["originator_id"] = reader.convert_id(originator_id)
+        state["originator_version"] = originator_version
         version = state.pop("class_version", 1)
         while version < reader.class_version:
             getattr(reader.event_class, f"upcast_v{version}_v{version + 1}")(state)

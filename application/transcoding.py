@@ -12,14 +12,13 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from types import NoneType, UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import JSONTranscoder, Transcoding, UUIDAsHex
 
 _CONTAINERS = (dict, list)
-_MARKED_TYPES = (UUID, datetime)  # held as {"_type_": name, "_data_": "<string>"}
 # Stored beside an event's own fields: by the metadata mapper, the library's mapper (a version > 1) and created events.
 _EXTRA_FIELDS = (("meta", dict[str, str]), ("class_version", int))
 
@@ -74,24 +73,35 @@ class MsgspecJSONTranscoder(JSONTranscoder):
         return self._revive(item) if type(item) is list else item
 
 
-class _Marked(msgspec.Struct, rename={"type": "_type_", "data": "_data_"}, forbid_unknown_fields=True):
-    type: str
-    data: str
+class _MarkedUUID(msgspec.Struct, rename={"type": "_type_", "data": "_data_"}, forbid_unknown_fields=True):
+    type: Literal["uuid_hex"]
+    data: UUID
+
+
+class _MarkedDatetime(msgspec.Struct, rename={"type": "_type_", "data": "_data_"}, forbid_unknown_fields=True):
+    type: Literal["datetime_iso"]
+    data: datetime
+
+
+# What the transcodings of the marked types (FastUUIDAsHex, DatetimeAsISO) read, read by msgspec itself.
+_MARKED: dict[type, type] = {UUID: _MarkedUUID, datetime: _MarkedDatetime}
 
 
 class _EventStateDecoder:
-    """Reads an event class's state as a typed msgspec struct: its UUIDs and datetimes as marked values,
-    every other field as plain JSON, so only the fields that may hold marked values are looked at in
-    Python. A state of another shape (an older version of the class, an unexpected value) is read by
-    the transcoder's general `decode`, so both give the same dict, key order included."""
+    """Reads an event class's state as a typed msgspec struct: its UUIDs and datetimes as marked values
+    that msgspec reads into UUIDs and datetimes, every other field as plain JSON, so only fields that
+    may hold other marked values are looked at in Python. A state of another shape (an older version
+    of the class, an unexpected value or transcoding) is read by the transcoder's general `decode`, so
+    both give the same dict, key order included."""
 
     def __init__(self, transcoder: MsgspecJSONTranscoder, event_class: type) -> None:
         self.transcoder = transcoder
         hints = get_type_hints(event_class)
         stored = [f.name for f in dataclasses.fields(event_class) if f.name not in ("originator_id", "originator_version")]
-        self.marked = tuple(name for name in stored if _marked(hints[name]))
-        self.free = tuple(name for name in stored if name not in self.marked)
-        fields: list[Any] = [(name, _Marked | None if name in self.marked else Any) for name in stored]
+        marked = {name: kind for name in stored if (kind := _marked(hints[name])) is not None}
+        self.marked = tuple(marked)
+        self.free = tuple(name for name in stored if name not in marked)
+        fields: list[Any] = [(name, _MARKED[marked[name]] | None if name in marked else Any) for name in stored]
         fields += [(name, hint | msgspec.UnsetType, msgspec.UNSET) for name, hint in _EXTRA_FIELDS if name not in stored]
         self.extras = tuple(name for name, _ in _EXTRA_FIELDS if name not in stored)
         state = msgspec.defstruct(f"{event_class.__qualname__}State", fields, forbid_unknown_fields=True)
@@ -102,13 +112,10 @@ class _EventStateDecoder:
             values = msgspec.structs.asdict(self._parse(data))
         except msgspec.MsgspecError:
             return self.transcoder.decode(data)
-        names = self.transcoder.names
         found = 0
         for name in self.marked:
             if (marked := values[name]) is not None:
-                if (transcoding := names.get(marked.type)) is None:
-                    return self.transcoder.decode(data)
-                values[name] = transcoding.decode(marked.data)
+                values[name] = marked.data
                 found += 1
         # Each marked value writes "_type_" once (the standard encoder escapes no ASCII): when the text holds
         # no more of them than were just read, no other field holds a marked value to revive.
@@ -123,12 +130,12 @@ class _EventStateDecoder:
         return values
 
 
-def _marked(hint: Any) -> bool:
-    """A field of a type stored as a marked string (or None)."""
+def _marked(hint: Any) -> type | None:
+    """The type of a field stored as a marked string (or None), if it is one."""
     if get_origin(hint) in (Union, UnionType):
         args = [arg for arg in get_args(hint) if arg is not NoneType]
-        return len(args) == 1 and _marked(args[0])
-    return hint in _MARKED_TYPES
+        return _marked(args[0]) if len(args) == 1 else None
+    return hint if hint in _MARKED else None
 
 
 class FastUUIDAsHex(UUIDAsHex):

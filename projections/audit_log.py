@@ -23,11 +23,13 @@ class AuditEntry(msgspec.Struct, kw_only=True):
 
 
 # A batch's rows arrive as lines of JSON, `[position, envelope, metadata]`, and PostgreSQL takes the
-# other columns from the envelope. OFFSET 0 keeps each line parsed once, not once per column.
+# other columns from the envelope. Each OFFSET 0 keeps a value worked out once, not once per column
+# that uses it: each line parsed, each envelope taken out of its line.
 _INSERT = """INSERT INTO audit_log
-    SELECT (r->>0)::bigint, (r->1->>'workspaceId')::uuid, (r->1->>'aggregateId')::uuid, r->1->>'type',
-        (r->1->>'occurredAt')::timestamptz, r->1, r->2
-    FROM (SELECT line::jsonb AS r FROM string_to_table(convert_from(%b, 'UTF8'), E'\\n') AS line WHERE line <> '' OFFSET 0) AS rows"""
+    SELECT (r->>0)::bigint, (e->>'workspaceId')::uuid, (e->>'aggregateId')::uuid, e->>'type', (e->>'occurredAt')::timestamptz, e, r->2
+    FROM (SELECT r, r->1 AS e FROM (
+        SELECT line::jsonb AS r FROM string_to_table(convert_from(%b, 'UTF8'), E'\\n') AS line WHERE line <> '' OFFSET 0
+    ) AS lines OFFSET 0) AS rows"""
 _encode_lines = msgspec.json.Encoder().encode_lines
 
 
@@ -36,8 +38,12 @@ class AuditLogReadModel:
     handles = object
     ddl = (
         """CREATE TABLE IF NOT EXISTS audit_log (
-            position bigint PRIMARY KEY, workspace_id uuid NOT NULL, aggregate_id uuid NOT NULL, type text NOT NULL,
+            position bigint NOT NULL, workspace_id uuid NOT NULL, aggregate_id uuid NOT NULL, type text NOT NULL,
             occurred_at timestamptz NOT NULL, envelope jsonb NOT NULL, metadata jsonb NOT NULL)""",
+        # A unique index, not a primary key, so that a rebuild builds it once after loading every row (kept up
+        # row by row, it cost the rebuild's PostgreSQL a quarter of its time on this table). A database made
+        # before has the primary key of this name, and keeps it.
+        "CREATE UNIQUE INDEX IF NOT EXISTS audit_log_pkey ON audit_log (position)",
         "CREATE INDEX IF NOT EXISTS audit_log_by_workspace ON audit_log (workspace_id, position)",
         "CREATE INDEX IF NOT EXISTS audit_log_by_aggregate ON audit_log (aggregate_id, position)",
     )

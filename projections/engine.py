@@ -17,12 +17,13 @@ import msgspec
 import psycopg
 import structlog
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import class_row, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
+from application.metadata import MetadataMapper
 from application.pressroom import Pressroom
 
 log = structlog.get_logger()
@@ -110,16 +111,16 @@ class ProjectionView(TrackedConsumer):
 def read_batch(app: Pressroom, *, after: int | None, limit: int, stop: int | None = None) -> Batch:
     """The events after a log position (up to `stop`), decoded, with their positions.
 
-    What the recorder's `select_notifications` returns, read in binary and without its dict and
-    Notification per row, which cost a rebuild nearly as much as decoding the events.
+    What the recorder's `select_notifications` returns, read in binary and without its dict,
+    Notification and StoredEvent per row, which cost a rebuild nearly as much as decoding the events.
     """
     recorder = cast(PostgresApplicationRecorder, app.recorder)
     query = _select_events(recorder.datastore.schema, recorder.events_table_name, stop is not None)
     params = (after or 0, limit) if stop is None else (after or 0, stop, limit)
     with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
         rows = cursor.execute(query, params, prepare=True).fetchall()
-    to_domain_event = app.mapper.to_domain_event
-    return [(row[0], to_domain_event(StoredEvent(row[1], row[2], row[3], row[4]))) for row in rows]
+    event_from = cast(MetadataMapper, app.mapper).event_from
+    return [(row[0], event_from(row[1], row[2], row[3], row[4])) for row in rows]
 
 
 @cache
