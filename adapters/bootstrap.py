@@ -353,6 +353,7 @@ class Container:
                 lambda handed_before: stale_handovers(self.pool, handed_before),
                 self.clock,
                 timedelta(seconds=self.settings.takeover_after_seconds),
+                actor=f"scheduler:{process_name('sweeper', self.settings)}",
             ),
         )
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import structlog
 
+from application.metadata import metadata
 from application.ports import Clock
 from application.publishing import Publishing
 from domain.errors import DomainError
@@ -32,9 +33,11 @@ class Takeover:
         stale_handovers: Callable[[datetime], list[UUID]],
         clock: Clock,
         after: timedelta,
+        actor: str,
         threads: int = 4,
     ) -> None:
         self.publishing = publishing
+        self.actor = actor
         self.stale_handovers = stale_handovers
         self.clock = clock
         self.after = after
@@ -59,7 +62,8 @@ class Takeover:
 
     def _take_over(self, post_id: UUID, handed_before: datetime) -> None:
         try:
-            outcome = self.publishing.take_over(post_id, handed_before)
+            with metadata(actor=self.actor):  # the pool's threads do not inherit the scheduler's context
+                outcome = self.publishing.take_over(post_id, handed_before)
             if outcome is not None:
                 log.info("post_taken_over", post_id=str(post_id), outcome=outcome)
         except DomainError as error:  # a worker moved it meanwhile

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from adapters.bootstrap import Container
+from projections.audit_log import entries
 from tests.conftest import ManualClock, catch_up_all
 from tests.fakes.webhook_receiver import FakeWebhookReceiver
 
@@ -103,6 +104,9 @@ def test_handover_no_worker_started_when_taken_over_then_published_once_and_the_
     post = publishing_container.publishing.get_post(workspace_id, post_id)
     assert (started, redelivered) == (1, None)
     assert (post.status, len(post.attempts), len(receiver.posts)) == ("published", 1, 1)
+    catch_up_all(publishing_container)
+    (started_event,) = entries(publishing_container.pool, aggregate_id=post_id, event_type="post.attempt_started")
+    assert started_event.metadata["actor"].startswith("scheduler:")  # the attempt names who made it
 
 
 def test_handover_younger_than_takeover_after_when_taken_over_then_left_to_the_workers(
