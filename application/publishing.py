@@ -422,7 +422,7 @@ class Publishing:
             self._save_with_run(post)
             return post, 0
         n = post.start_attempt(now)
-        self._save_with_run(post)
+        self.app.save(post)  # the run follows its posts' phases, and a post being sent stays in the one it was in
         return post, n
 
     def _held_back(self, post: Post, now: datetime) -> tuple[datetime, str] | None:
