@@ -790,7 +790,7 @@ def what_dominates(spread: Lag, shared: Lag) -> str:
         f" {spread.handover_rate:.1f} a second (up to 100 posts and their runs a save) and the worker published"
         f" {spread.throughput:.1f} a second, against the {8 / RECEIVER_SECONDS:.0f} that 8 attempts of"
         f" {RECEIVER_SECONDS * 1000:.0f} ms allow. Each post cost {sum(spread.events.values()) / spread.posts:.1f} events"
-        " (post and run) in at least three saves (hand-over, attempt started, published), each updating the post's run,"
+        " (post and run) in at least three saves (hand-over, attempt started, published), the first and last also updating the post's run,"
         " which every post of a run shares (saves of one run's posts take turns), each holding the event log's writers'"
         " lock, on a machine shared with other work (see the load averages)."
     )
