@@ -345,6 +345,10 @@ class Container:
             return False
 
     @property
+    def scheduler_actor(self) -> str:
+        return f"scheduler:{process_name('sweeper', self.settings)}"
+
+    @property
     def takeover(self) -> Takeover:
         return self._once(
             "takeover",
@@ -353,7 +357,7 @@ class Container:
                 lambda handed_before: stale_handovers(self.pool, handed_before),
                 self.clock,
                 timedelta(seconds=self.settings.takeover_after_seconds),
-                actor=f"scheduler:{process_name('sweeper', self.settings)}",
+                actor=self.scheduler_actor,
             ),
         )
 
@@ -457,7 +461,7 @@ class Container:
         def schedule(stop: threading.Event) -> None:
             while not stop.wait(self.settings.schedule_interval_seconds):
                 try:
-                    with metadata(actor=f"scheduler:{process_name('sweeper', self.settings)}"):
+                    with metadata(actor=self.scheduler_actor):
                         self.schedule_once()
                         self.takeover.once()
                 except Exception as error:  # noqa: BLE001 - the next round tries again

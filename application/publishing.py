@@ -375,16 +375,12 @@ class Publishing:
         """Publishes a post handed over before `handed_before` that no worker has started (its worker died
         and the partition has not moved yet, or the workers are behind); the post's version lets only one
         of the scheduler and a worker start it. Returns the post's new status (None: nothing to do)."""
-        post = self.app._find(Post, post_id)
-        if post is None or post.status != "publishing" or post.in_flight is not None:
-            return None
-        if post.publish_requested_at is None or post.publish_requested_at >= handed_before:
-            return None
-        return self.publish(post_id)
+        return self.publish(post_id, handed_before=handed_before)
 
-    def publish(self, post_id: UUID) -> str | None:
-        """One attempt at a post the scheduler handed over; returns the post's new status (None: nothing to do)."""
-        started = self._start_attempt(post_id)
+    def publish(self, post_id: UUID, *, handed_before: datetime | None = None) -> str | None:
+        """One attempt at a post the scheduler handed over (before `handed_before`, if given, and not started
+        since); returns the post's new status (None: nothing to do)."""
+        started = self._start_attempt(post_id, handed_before)
         if started is None:
             return None
         post, n = started
@@ -398,10 +394,14 @@ class Publishing:
         return self._attempt_published(post.id, n, receipt)
 
     @retry_on_conflict
-    def _start_attempt(self, post_id: UUID) -> tuple[Post, int] | None:
+    def _start_attempt(self, post_id: UUID, handed_before: datetime | None) -> tuple[Post, int] | None:
         post = self.app._find(Post, post_id)
         if post is None or post.status != "publishing":
             return None
+        if handed_before is not None and (
+            post.in_flight is not None or post.publish_requested_at is None or post.publish_requested_at >= handed_before
+        ):
+            return None  # a take-over, of a hand-over that is recent or that a worker has started
         now = self.clock.now()
         if post.in_flight is not None:
             if post.in_flight.started_at + self.abandoned_after > now:
