@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.job_requests
+	$(BIN)/python -m bench.write_path
 	$(BIN)/python -m bench.scale_out
 	$(BIN)/python -m bench.account_history
 	$(BIN)/python -m bench.group_commit

@@ -24,6 +24,7 @@ from adapters.eventstore import SystemClock, open_application
 from adapters.generation_worker import GenerationWorker
 from adapters.integration_events import all_topics, dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
+from adapters.key_lookup import KeyLookup
 from adapters.lemonsqueezy import LemonSqueezy
 from adapters.media import LocalMediaStore, MediaSigner
 from adapters.notifications import EventNotifier
@@ -118,6 +119,10 @@ class Container:
                 self.database_url, min_size=1, max_size=self.settings.db_pool_size, open=True, kwargs={"autocommit": True}
             ),
         )
+
+    @property
+    def key_lookup(self) -> KeyLookup:
+        return self._once("key_lookup", lambda: KeyLookup(self.database_url, self.app))
 
     @property
     def key_use(self) -> UseRecorder:

@@ -25,6 +25,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str | None = None
     log_level: str = "info"
     db_pool_size: int = 20
+    # Which of its processes `pressroom up` starts, comma-separated; unset: all of them.
+    services: str | None = None
     # Job requests from concurrent clients are saved together, up to this many per transaction; false: one each.
     group_commit: bool = True
     group_commit_max_batch: int = 64

@@ -86,7 +86,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     def provide_key(request: Request[Any, Any, Any]) -> ApiKey:
         return key_of(request)
 
-    def on_shutdown() -> None:
+    async def on_shutdown() -> None:
+        await container.key_lookup.close()
         container.close()
 
     return Litestar(

@@ -137,8 +137,19 @@ class Supervisor:
                 child.wait()
 
 
+def chosen_services(settings: Settings) -> tuple[str, ...]:
+    if settings.services is None:
+        return SERVICES
+    chosen = tuple(dict.fromkeys(kind.strip() for kind in settings.services.split(",") if kind.strip()))
+    unknown = [kind for kind in chosen if kind not in SERVICES]
+    if unknown or not chosen:
+        raise SystemExit(f"PRESSROOM_SERVICES names {', '.join(unknown) or 'nothing'}; choose among {', '.join(SERVICES)}")
+    return chosen
+
+
 def up(settings: Settings) -> None:
     configure_logging(settings.log_level, process="up")
+    services = chosen_services(settings)
     stop = stop_on_signals()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     postgres = broker = None
@@ -166,7 +177,7 @@ def up(settings: Settings) -> None:
         finally:
             container.close()
         supervisor = Supervisor({**os.environ, **settings.to_env()})
-        for kind in SERVICES:
+        for kind in services:
             supervisor.start(kind)
         print(  # noqa: T201 - the banner is for the person who ran the command
             f"\nPressroom is starting at http://{settings.host}:{settings.port}\n"

@@ -158,6 +158,8 @@ class JobRequestBatcher:
             cost=self.app.pricing.cost_of(job_type, outputs),
             meta=current_metadata(),
         )
+        # Running from the start: an answer nobody waits for any more (a caller gone) cannot cancel the command.
+        pending.answer.set_running_or_notify_cancel()
         with self._ready:
             if self._closed:
                 raise Busy("This server is shutting down; send the request again.")

@@ -215,12 +215,7 @@ class Pressroom(Application[UUID]):
         return key
 
     def authenticate(self, secret: str) -> tuple[Principal, ApiKey]:
-        if not secret.startswith(SECRET_PREFIX):
-            raise Unauthenticated("Send a workspace API key as 'Authorization: Bearer pr_live_…'.")
-        key = self._find(ApiKey, ApiKey.id_for(secret))
-        if key is None or key.is_revoked or not key.matches(secret):
-            raise Unauthenticated("This API key is unknown or revoked.")
-        return Principal(workspace_id=key.workspace_id, key_id=key.id), key
+        return admitted(secret, self._find(ApiKey, key_id_of(secret)))
 
     # Credits
 
@@ -575,6 +570,20 @@ class SetAsList(Transcoding):
 
     def decode(self, data: list[Any]) -> set[Any]:
         return set(data)
+
+
+def key_id_of(secret: str) -> UUID:
+    """The id of the key a secret belongs to, if it is one of ours."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise Unauthenticated("Send a workspace API key as 'Authorization: Bearer pr_live_…'.")
+    return ApiKey.id_for(secret)
+
+
+def admitted(secret: str, key: ApiKey | None) -> tuple[Principal, ApiKey]:
+    """Whom a secret speaks for, given the key its id names (None: there is no such key)."""
+    if key is None or key.is_revoked or not key.matches(secret):
+        raise Unauthenticated("This API key is unknown or revoked.")
+    return Principal(workspace_id=key.workspace_id, key_id=key.id), key
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:

@@ -248,7 +248,7 @@ the save. With 32 callers the batches alternate between two halves of the caller
 hot workspace gets the most from it: one command per transaction serialises every request on the account's
 lock, while a batch debits one in-memory account many times. The absolute figures are depressed by the
 machine's load (see the load average above; other benches were running): compare the ratios. Not yet done
-for #8: the HTTP figures (`bench.job_requests` drives `POST /v1/jobs`, which takes the group-commit path by
+for #8: the HTTP figures (`bench.write_path` drives `POST /v1/jobs`, which takes the group-commit path by
 default; `PRESSROOM_GROUP_COMMIT=false` gives the old one), overlapping one batch's save with the next
 batch's work, and group commit for the other commands.
 """

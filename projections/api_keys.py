@@ -76,9 +76,12 @@ class UseRecorder:
         self.pool = pool
         self._recorded: dict[UUID, datetime] = {}
 
-    def __call__(self, key_id: UUID, at: datetime) -> None:
+    def is_due(self, key_id: UUID, at: datetime) -> bool:
         last = self._recorded.get(key_id)
-        if last is not None and at - last < LAST_USED_PRECISION:
+        return last is None or at - last >= LAST_USED_PRECISION
+
+    def __call__(self, key_id: UUID, at: datetime) -> None:
+        if not self.is_due(key_id, at):
             return
         self._recorded[key_id] = at
         record_use(self.pool, key_id, at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ from api.schemas import (
     Progress,
 )
 from application.ports import CopyBrief, ImageBrief, VideoBrief
-from application.pressroom import Principal
+from application.pressroom import JobReceipt, Pressroom, Principal
 from domain.generation_job import GenerationJob
 from projections.jobs import JobRow, list_jobs
 
@@ -127,22 +128,36 @@ async def progress_stream(container: Container, job: GenerationJob) -> AsyncIter
         job = await anyio.to_thread.run_sync(container.app.get_job, job.workspace_id, job.id)
 
 
+async def requested(
+    app: Pressroom,
+    workspace_id: UUID,
+    job_type: str,
+    job_input: dict[str, Any],
+    outputs: int,
+    campaign_id: UUID | None,
+    idempotency_key: str | None,
+) -> JobReceipt:
+    """A group-committed request waits for the writer's answer in the event loop, holding no thread."""
+    if app.job_batcher is None:
+        return await anyio.to_thread.run_sync(app.request_job, workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
+    return await asyncio.wrap_future(app.job_batcher.submit(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key))
+
+
 class JobsController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]  # noqa: RUF012
 
     @post(
         "/",
-        sync_to_thread=True,
         status_code=202,
         summary="Request a generation job",
         description="202 with the new job; 200 with the original job when the same Idempotency-Key "
         "(header or body) comes again within 24 h with the same body; 422 when it comes with another body; "
-        "402 when credits do not cover the job. With `wait`, holds the answer until the job is terminal "
-        "(then 200 with the whole job) or `wait` seconds pass.",
+        "402 when credits do not cover the job; 503 when the write queue is full. With `wait`, holds the answer "
+        "until the job is terminal (then 200 with the whole job) or `wait` seconds pass.",
         responses=None,
     )
-    def request_job(
+    async def request_job(
         self,
         principal: Principal,
         data: JSONBody[CreateJob],
@@ -153,7 +168,8 @@ class JobsController(Controller):
         if idempotency_key and data.idempotency_key and idempotency_key != data.idempotency_key:
             raise RequestInvalid.at("idempotencyKey", "The Idempotency-Key header and the body's idempotencyKey differ.")
         job_input, outputs = parse_input(data)
-        receipt = container.app.request_job(
+        receipt = await requested(
+            container.app,
             principal.workspace_id,
             data.type,
             job_input,
@@ -166,8 +182,8 @@ class JobsController(Controller):
             wait = 0  # a replay answers at once, as the original request's receipt
         deadline = time.monotonic() + wait
         while wait and not job.is_terminal and time.monotonic() < deadline:
-            time.sleep(WAIT_POLL_SECONDS)
-            job = container.app.get_job(principal.workspace_id, job.id)
+            await anyio.sleep(WAIT_POLL_SECONDS)
+            job = await anyio.to_thread.run_sync(container.app.get_job, principal.workspace_id, job.id)
         if wait and job.is_terminal:
             return Response(job_out(job, container.signer), status_code=200)
         accepted = JobAccepted(

@@ -203,6 +203,24 @@ def test_a_full_queue_answers_busy_at_once_and_keeps_what_it_took(container: Con
         assert [a.result(timeout=30).credits_remaining for a in taken] == [49, 48]
 
 
+def test_a_caller_that_gives_up_cannot_cancel_its_command_and_the_rest_of_the_batch_is_answered(container: Container) -> None:
+    """A client that disconnects cancels its request's task, which tries to cancel the answer it awaited: the
+    command goes through whole (charged once, its job made) and its batch mates get their answers."""
+    app = container.app
+    workspace_id = app.create_workspace("Acme")[0].id
+
+    with held_batcher(app) as batcher:
+        abandoned, kept = (batcher.submit(workspace_id, "copy", BRIEF, 1) for _ in range(2))
+        assert abandoned.cancel() is False
+        batcher.start()
+        assert kept.result(timeout=30).credits_remaining == 48
+        assert not abandoned.cancelled()
+        job_id = abandoned.result(timeout=30).job.id
+
+    assert debits(app, workspace_id) == [1, 1]
+    assert app.get_job(workspace_id, job_id).cost == 1
+
+
 def test_requests_left_in_the_queue_at_close_are_answered_busy(container: Container) -> None:
     app = container.app
     workspace_id = app.create_workspace("Acme")[0].id
