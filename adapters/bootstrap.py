@@ -50,7 +50,7 @@ from projections.campaign_pipeline import CampaignPipeline
 from projections.catalog import READ_MODELS
 from projections.connections import token_expiring
 from projections.credit_accounts import due_for_renewal
-from projections.engine import LogFollower, ProjectionView, TrackedConsumer
+from projections.engine import LogFollower, ProjectionGroup, ProjectionView, TrackedConsumer
 from projections.jobs import overdue_jobs, unfinished_jobs
 from projections.posts import due_posts, stale_handovers, unsettled_posts
 from projections.publishing_queries import PublishingReadModels
@@ -214,8 +214,8 @@ class Container:
             thread.join()
 
     def run_projections(self, stop: threading.Event) -> None:
-        followers = [LogFollower(self.app, view, database_url=self.database_url) for view in self.views()]
-        self._run_with_heartbeat("projections", stop, *(follower.run for follower in followers))
+        follower = LogFollower(self.app, ProjectionGroup(self.datastore, self.views()), database_url=self.database_url)
+        self._run_with_heartbeat("projections", stop, follower.run)
 
     def run_relay(self, stop: threading.Event) -> None:
         bootstrap = self.kafka_bootstrap

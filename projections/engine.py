@@ -8,6 +8,7 @@ recorded is refused by the tracking table and changes nothing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, Protocol, TypeVar, cast
@@ -102,10 +103,110 @@ class ProjectionView(TrackedConsumer):
         self.router = EventRouter([read_model])
         self.sql_create_statements.extend(SQL(statement) for statement in read_model.ddl)  # type: ignore[misc,arg-type]
 
+        table = Identifier(datastore.schema, self.tracking_table_name)
+        self._first_position = SQL(
+            "INSERT INTO {} (application_name, notification_id) VALUES (%s, %s) ON CONFLICT (application_name) DO NOTHING "
+            "RETURNING notification_id"
+        ).format(table)
+        self._next_position = SQL(
+            "UPDATE {} SET notification_id = %s WHERE application_name = %s AND notification_id = %s RETURNING notification_id"
+        ).format(table)
+
     def handle(self, batch: Batch) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             self.read_model.apply(cursor, self.router.split(batch)[0])  # type: ignore[arg-type]
             self._insert_tracking(cursor, Tracking(self.application_name, batch[-1][0]))
+
+    def advance(self, cursor: psycopg.Cursor[Any], events: Batch, after: int, position: int) -> None:
+        """Applies the read model's events of a batch and moves its position from `after` to `position`, only if
+        it is still at `after`: whoever moved it meanwhile (a rebuild swapped in, another process) wins, and
+        this transaction must roll back (StaleTracking)."""
+        if events:
+            self.read_model.apply(cursor, events)
+        if after:
+            moved = cursor.execute(self._next_position, (position, self.application_name, after), prepare=True).fetchone()
+        else:
+            moved = cursor.execute(self._first_position, (self.application_name, position), prepare=True).fetchone()
+        if moved is None:
+            raise StaleTracking(f"{self.name} is no longer at {after}")
+
+
+class StaleTracking(Exception):
+    """A read model's position moved under a writer that thought it knew it."""
+
+
+class ProjectionGroup:
+    """Every read model of a process, fed from one reading of the log: a batch is read and decoded once, split
+    between the read models, and all their changes and positions are written in one transaction.
+
+    Positions are kept in memory between batches, and each write moves a position only from where it was known
+    to be, so a position moved by anyone else (a rebuild's swap, another process) rolls the batch back and the
+    positions are read again. A batch that fails is applied again a read model per transaction: the others
+    advance, and one that fails is left behind, retried after `retry_after` seconds, while the others keep up."""
+
+    name = "projections"
+
+    def __init__(self, datastore: PostgresDatastore, views: Sequence[ProjectionView], *, retry_after: float = 10.0) -> None:
+        self.datastore = datastore
+        self.views = views
+        self.retry_after = retry_after
+        self.router = EventRouter([view.read_model for view in views])
+        self._positions: list[int] | None = None
+        self._failed_at: dict[int, float] = {}  # read models left behind, by index, since when
+
+    def position(self) -> int | None:
+        now = time.monotonic()
+        self._failed_at = {i: at for i, at in self._failed_at.items() if now - at < self.retry_after}
+        return self._reading_from()
+
+    def _reading_from(self) -> int | None:
+        positions = self._known()
+        followed = [position for i, position in enumerate(positions) if i not in self._failed_at]
+        return min(followed or positions, default=None)
+
+    def _known(self) -> list[int]:
+        if self._positions is None:
+            self._positions = [view.position() or 0 for view in self.views]
+        return self._positions
+
+    def handle(self, batch: Batch) -> None:
+        positions = self._known()
+        start, last = self._reading_from() or 0, batch[-1][0]
+        parts = self.router.split(batch)
+        due = [i for i, position in enumerate(positions) if start <= position < last and i not in self._failed_at]
+        try:
+            with self.datastore.transaction(commit=True) as cursor:
+                for i in due:
+                    self.views[i].advance(cursor, [item for item in parts[i] if item[0] > positions[i]], positions[i], last)
+        except Exception:  # noqa: BLE001 - whatever it was, each read model gets its own try
+            self._positions = None
+            self._one_by_one(parts, start, last)
+            return
+        for i in due:
+            positions[i] = last
+
+    def _one_by_one(self, parts: list[list[tuple[int, Event]]], start: int, last: int) -> None:
+        positions = self._known()
+        errors: list[Exception] = []
+        advanced = 0
+        for i, view in enumerate(self.views):
+            # One behind the batch's start needs events before it: a later batch starts lower.
+            if not start <= positions[i] < last or i in self._failed_at:
+                continue
+            try:
+                with self.datastore.transaction(commit=True) as cursor:
+                    view.advance(cursor, [item for item in parts[i] if item[0] > positions[i]], positions[i], last)
+            except StaleTracking:
+                self._positions = None  # moved by another writer: read again before the next batch
+            except Exception as error:  # noqa: BLE001 - that read model's alone
+                errors.append(error)
+                self._failed_at[i] = time.monotonic()
+                log.error("read_model_failed", read_model=view.name, position=positions[i], error=repr(error))
+            else:
+                positions[i] = last
+                advanced += 1
+        if errors and not advanced:
+            raise errors[0]
 
 
 def read_batch(app: Pressroom, *, after: int | None, limit: int, stop: int | None = None) -> Batch:

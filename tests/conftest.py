@@ -28,7 +28,7 @@ from adapters.kafka import producer
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings
 from application.ports import Clock
-from projections.engine import LogFollower
+from projections.engine import LogFollower, ProjectionGroup
 from tests.fakes import FakeOpenAI
 
 
@@ -235,9 +235,9 @@ def wait_for(check: Callable[[], object], *, timeout: float = 15.0, interval: fl
 
 
 def catch_up_all(container: Container, batch_size: int = 7) -> None:
-    """Brings every read model up to the head of the log, in small batches."""
-    for view in container.views():
-        LogFollower(container.app, view, database_url=container.database_url, batch_size=batch_size).catch_up()
+    """Brings every read model up to the head of the log, in small batches, as the projections process does."""
+    group = ProjectionGroup(container.datastore, container.views())
+    LogFollower(container.app, group, database_url=container.database_url, batch_size=batch_size).catch_up()
 
 
 def relay_once(container: Container) -> int:

@@ -9,6 +9,9 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from adapters.bootstrap import Container
+from projections.catalog import READ_MODELS
+from projections.engine import LogFollower, ProjectionGroup
+from projections.rebuild import verify
 from tests.conftest import Background, catch_up_all, wait_for
 
 BRIEF: dict[str, Any] = {"product": {"name": "Desk Lamp"}, "platform": "x", "count": 1}
@@ -88,3 +91,47 @@ def test_running_projections_follow_new_events_within_moments(container: Contain
     wait_for(lambda: len(snapshot(container)["jobs"]) == 1, timeout=5)
     head = container.app.recorder.max_notification_id()
     wait_for(lambda: all(view.position() == head for view in container.views()), timeout=5)
+
+
+def test_a_read_model_that_fails_stays_behind_while_the_others_keep_up_then_catches_up(container: Container) -> None:
+    history(container)
+    head = container.app.recorder.max_notification_id()
+    with psycopg.connect(container.database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE jobs RENAME TO jobs_away")  # the jobs read model's writes now fail in PostgreSQL
+    url = container.database_url
+
+    LogFollower(container.app, ProjectionGroup(container.datastore, container.views()), database_url=url, batch_size=7).catch_up()
+
+    positions = {view.name: view.position() or 0 for view in container.views()}
+    assert positions.pop("jobs") < head
+    assert set(positions.values()) == {head}
+
+    with psycopg.connect(container.database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE jobs_away RENAME TO jobs")
+    # A restarted projections process tries every read model again.
+    LogFollower(container.app, ProjectionGroup(container.datastore, container.views()), database_url=url, batch_size=7).catch_up()
+
+    assert {view.position() for view in container.views()} == {head}
+    assert not [drift for model in READ_MODELS for drift in verify(container.app, container.database_url, model)]
+
+
+def test_a_position_another_writer_moved_is_not_applied_again(container: Container) -> None:
+    """The group keeps positions in memory: a rebuild's swap or a second projections process moving one must
+    not make it apply those events a second time (credit usage would take a job's refund off twice)."""
+    app = container.app
+    workspace, _ = app.create_workspace("Acme")
+    job = app.request_job(workspace.id, "copy", BRIEF, outputs=1).job
+    follower = LogFollower(app, ProjectionGroup(container.datastore, container.views()), database_url=container.database_url)
+    follower.catch_up()
+    app.cancel_job(workspace.id, job.id)  # refunds the job's credit
+    usage = next(view for view in container.views() if view.name == "credit_usage")
+    LogFollower(app, usage, database_url=container.database_url).catch_up()  # the other writer, up to the refund
+    app.request_job(workspace.id, "copy", BRIEF, outputs=1)
+
+    follower.catch_up()  # one batch, from before the refund to after the other writer's position
+
+    head = app.recorder.max_notification_id()
+    assert {view.position() for view in container.views()} == {head}
+    with psycopg.connect(container.database_url) as conn:
+        assert conn.execute("SELECT credits FROM credit_usage WHERE job_id = %s", (job.id,)).fetchone() == (0,)
+    assert not [drift for model in READ_MODELS for drift in verify(app, container.database_url, model)]
