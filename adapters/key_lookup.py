@@ -1,7 +1,8 @@
-"""Reads an API key from the event store in the request's own event loop, over an async connection: an
+"""Reads API keys from the event store in the requests' own event loop, over an async connection: an
 authenticated request then costs no thread (and no hand-over of the GIL to one) before its handler runs.
 A key has two events at most (issued, revoked), so every lookup reads all of them: a key revoked through
-any process is refused at once, and there is no cache to keep right."""
+any process is refused at once, and there is no cache to keep right. The keys of requests that arrive
+together are read with one query."""
 
 from __future__ import annotations
 
@@ -28,19 +29,46 @@ class KeyLookup:
         self.database_url = database_url
         self.max_connections = max_connections
         self._statement = SQL(
-            "SELECT originator_version, topic, state FROM {schema}.{table} WHERE originator_id = %s ORDER BY originator_version"
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening = asyncio.Lock()
+        self._wanted: dict[UUID, asyncio.Future[ApiKey | None]] | None = None
+        self._reading: set[asyncio.Task[None]] = set()
 
     async def find(self, key_id: UUID) -> ApiKey | None:
-        pool = self._pool or await self._open()
-        async with pool.connection() as conn:
-            cursor = await conn.execute(self._statement, (key_id,), prepare=True)
-            rows: list[TupleRow] = await cursor.fetchall()
-        events = (self.mapper.event_from(key_id, version, topic, bytes(state)) for version, topic, state in rows)
-        key = replay(None, events)
-        return key if isinstance(key, ApiKey) else None
+        if self._wanted is None:
+            self._wanted = {}
+            reading = asyncio.get_running_loop().create_task(self._read_wanted())
+            self._reading.add(reading)  # the loop keeps only a weak reference to a task
+            reading.add_done_callback(self._reading.discard)
+        wanted = self._wanted.get(key_id)
+        if wanted is None:
+            wanted = self._wanted[key_id] = asyncio.get_running_loop().create_future()
+        # Shielded: a request that goes away must not cancel the answer other requests for the same key wait on.
+        return await asyncio.shield(wanted)
+
+    async def _read_wanted(self) -> None:
+        await asyncio.sleep(0)  # the requests already under way ask for their keys meanwhile
+        wanted, self._wanted = self._wanted or {}, None
+        try:
+            pool = self._pool or await self._open()
+            async with pool.connection() as conn:
+                cursor = await conn.execute(self._statement, (list(wanted),), prepare=True)
+                rows: list[TupleRow] = await cursor.fetchall()
+        except Exception as error:  # noqa: BLE001 - each waiting request answers with it
+            for future in wanted.values():
+                if not future.done():
+                    future.set_exception(error)
+            return
+        events: dict[UUID, list[Any]] = {}
+        for key_id, version, topic, state in rows:
+            events.setdefault(key_id, []).append(self.mapper.event_from(key_id, version, topic, bytes(state)))
+        for key_id, future in wanted.items():
+            key = replay(None, events.get(key_id, ()))
+            if not future.done():
+                future.set_result(key if isinstance(key, ApiKey) else None)
 
     async def _open(self) -> AsyncConnectionPool[Any]:
         async with self._opening:
