@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.sql import SQL, Composed, Literal
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from application.ports import Clock, MediaStore
 from application.pressroom import Pressroom
@@ -42,7 +45,32 @@ def eventstore_env(database_url: str, *, pool_size: int = 10, create_tables: boo
         # does not grow with an aggregate's history; every load still sees every newer event.
         "AGGREGATE_CACHE_MAXSIZE": "10000",
         "AGGREGATE_CACHE_FASTFORWARD": "y",
+        "APPLICATION_RECORDER_TOPIC": f"{__name__}:EventLogRecorder",
     }
+
+
+class EventLogRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL application recorder, inserting a transaction's events as four plain arrays:
+    psycopg sends those in binary, in C, where it writes the library's array of a composite type out as text,
+    in Python, which cost a tenth of the API process's time under load."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.insert_events_statement = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+        ).format(Identifier(datastore.schema), Identifier(self.events_table_name), SQL(datastore.originator_id_type))
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = (
+            [event.originator_id for event in stored_events],
+            [event.originator_version for event in stored_events],
+            [event.topic for event in stored_events],
+            [event.state for event in stored_events],
+        )
+        curs.execute(self.insert_events_statement, columns, prepare=True, binary=True)
 
 
 def open_application(

@@ -80,10 +80,12 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     async def provide_container() -> Container:
         return container
 
-    def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    # These take the container though they do not use it: dependencies of the same depth are resolved
+    # concurrently, in a task group per request that cost more than resolving them; one after the other, not.
+    def provide_principal(request: Request[Any, Any, Any], container: Container) -> Principal:
         return principal_of(request)
 
-    def provide_key(request: Request[Any, Any, Any]) -> ApiKey:
+    def provide_key(request: Request[Any, Any, Any], container: Container) -> ApiKey:
         return key_of(request)
 
     async def on_shutdown() -> None:
