@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -24,6 +25,7 @@ from bench.job_requests import (
     BenchError,
     Options,
     PgbenchResult,
+    System,
     create_workspaces,
     database_url,
     ensure_wrk,
@@ -34,7 +36,7 @@ from bench.job_requests import (
     start_system,
     stop_system,
 )
-from bench.scale_out import LedgerCheck, Load, LoadResult, balances, check, get_json, run_load
+from bench.scale_out import LedgerCheck, Load, LoadResult, balances, check, get_json, merged_percentile, run_load
 from projections.catalog import READ_MODELS
 
 EVENTS_TABLE = "pressroom_events"
@@ -46,6 +48,11 @@ TARGET_P99_MS = 50.0
 TARGET_RATIO = 4.0
 TARGET_HOT_REQUESTS_PER_SECOND = 500
 TARGET_LAG_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class WriteOptions(Options):
+    rounds: int = 2
 
 
 @dataclass(frozen=True)
@@ -65,14 +72,44 @@ SCENARIOS = (
 )
 
 
+@dataclass
+class Run:
+    """A scenario's system and what its parts measured."""
+
+    scenario: Scenario
+    system: System
+    keys: list[str]
+    workspace_ids: list[UUID]
+    before: list[int]  # each workspace's balance before the load
+    loads: list[LoadResult] = field(default_factory=list)
+    lags_ms: list[float] = field(default_factory=list)
+    load_averages: list[float] = field(default_factory=list)  # the 1-minute load average before each part
+
+    @property
+    def requests_per_second(self) -> float:
+        return statistics.mean(load.http.requests_per_second for load in self.loads)
+
+    @property
+    def requests(self) -> int:
+        return sum(load.http.requests for load in self.loads)
+
+    @property
+    def non2xx(self) -> int:
+        return sum(load.http.non2xx for load in self.loads)
+
+    def percentile_ms(self, percentile: float) -> float:
+        return merged_percentile([(load.http.requests, load.percentiles) for load in self.loads], percentile)
+
+
 @dataclass(frozen=True)
 class Result:
-    scenario: Scenario
-    load: LoadResult
+    run: Run
     ledger: LedgerCheck
-    lags_ms: list[float]
-    load_average: float
     server_errors: int
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.run.scenario
 
 
 @dataclass
@@ -126,7 +163,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(int(len(ordered) * p / 100) - 1, 0))] if ordered else float("nan")
 
 
-def run_scenario(scenario: Scenario, options: Options, wrk: str, work_dir: Path, baseline: list[PgbenchResult]) -> Result:
+def start(scenario: Scenario, options: Options, work_dir: Path) -> Run:
     env = {"PRESSROOM_SERVICES": scenario.services, "PRESSROOM_GROUP_COMMIT": str(scenario.group_commit).lower()}
     system = start_system(work_dir, {k: v for k, v in env.items() if v})
     try:
@@ -134,41 +171,73 @@ def run_scenario(scenario: Scenario, options: Options, wrk: str, work_dir: Path,
         keys = create_workspaces(system, 1 if scenario.hot else options.workspaces)
         workspace_ids = [UUID(str(get_json(system.base_url, key, "/v1/workspace")["id"])) for key in keys]
         before = [seen[0] for seen in balances([system], keys)]
-        if not baseline:
-            baseline.append(run_pgbench(system, options, work_dir))
-        probe = LagProbe(database_url(system)) if scenario.probe_lag else None
-        if probe is not None:
-            probe.start()
-        load_average = os.getloadavg()[0]
-        label = scenario.name.replace(" ", "-").replace(",", "")
-        try:
-            load = run_load(wrk, Load(label, system.base_url, keys, options), work_dir)
-        finally:
-            lags = probe.stop() if probe is not None else []
-        ledger = check(database_url(system), [system], keys, workspace_ids, before, [load])
-    finally:
+    except BaseException:
         stop_system(system)
-        server_errors = report_server_errors(system)
-    return Result(scenario, load, ledger, lags, load_average, server_errors)
+        raise
+    return Run(scenario, system, keys, workspace_ids, before)
 
 
-def lag(result: Result) -> str:
-    if not result.scenario.probe_lag:
+def run_part(run: Run, options: Options, wrk: str, work_dir: Path, seconds: int) -> None:
+    probe = LagProbe(database_url(run.system)) if run.scenario.probe_lag else None
+    if probe is not None:
+        probe.start()
+    run.load_averages.append(os.getloadavg()[0])
+    label = f"{run.scenario.name.replace(' ', '-').replace(',', '')}-{len(run.loads) + 1}"
+    try:
+        run.loads.append(run_load(wrk, Load(label, run.system.base_url, run.keys, replace(options, duration=seconds)), work_dir))
+    finally:
+        if probe is not None:
+            run.lags_ms.extend(probe.stop())
+
+
+def finish(run: Run) -> Result:
+    try:
+        ledger = check(database_url(run.system), [run.system], run.keys, run.workspace_ids, run.before, run.loads)
+    finally:
+        stop_system(run.system)
+    return Result(run, ledger, report_server_errors(run.system))
+
+
+def measure(options: WriteOptions, wrk: str, work_dir: Path) -> tuple[list[Result], PgbenchResult]:
+    """The write-path scenarios in `rounds` parts each, in the order a b c, then c b a, and so on (the machine's other
+    work changes while the bench runs: alternating spreads a steady change over them alike); then the whole system."""
+    compared, whole = SCENARIOS[:-1], SCENARIOS[-1]
+    runs: list[Run] = []
+    try:
+        for index, scenario in enumerate(compared):
+            runs.append(start(scenario, options, work_dir / str(index)))
+        pgbench = run_pgbench(runs[0].system, options, work_dir)
+        seconds = options.duration // options.rounds
+        for round_ in range(options.rounds):
+            for run in runs if round_ % 2 == 0 else runs[::-1]:
+                run_part(run, options, wrk, work_dir, seconds)
+    finally:
+        results = [finish(run) for run in runs]
+    last = start(whole, options, work_dir / "whole")
+    try:
+        run_part(last, options, wrk, work_dir, options.duration)
+    finally:
+        results.append(finish(last))
+    return results, pgbench
+
+
+def lag(run: Run) -> str:
+    if not run.scenario.probe_lag:
         return "not probed"
-    return f"{percentile(result.lags_ms, 50):.1f} / {percentile(result.lags_ms, 99):.1f} ms ({len(result.lags_ms):,})"
+    return f"{percentile(run.lags_ms, 50):.1f} / {percentile(run.lags_ms, 99):.1f} ms ({len(run.lags_ms):,})"
 
 
 def verdict(met: bool) -> str:
     return "met" if met else "**not met**"
 
 
-def render(options: Options, host: str, results: list[Result], pgbench: PgbenchResult) -> str:
-    by_name = {result.scenario.name: result for result in results}
-    grouped, alone, hot = (by_name[scenario.name] for scenario in SCENARIOS[:3])
-    ratio = grouped.load.http.requests_per_second / alone.load.http.requests_per_second
+def render(options: WriteOptions, host: str, results: list[Result], pgbench: PgbenchResult) -> str:
+    grouped, alone, hot = (result.run for result in results[:3])
+    ratio = grouped.requests_per_second / alone.requests_per_second
     rows = "\n".join(
-        f"| {r.scenario.name} | {r.scenario.services or 'all'} | {r.load.http.requests_per_second:,.0f} req/s | "
-        f"{r.load.http.p50_ms:.1f} ms | {r.load.http.p99_ms:.1f} ms | {r.load.http.non2xx:,} of {r.load.http.requests:,} | {lag(r)} |"
+        f"| {r.scenario.name} | {r.scenario.services or 'all'} | {r.run.requests_per_second:,.0f} req/s | "
+        f"{r.run.percentile_ms(50):.1f} ms | {r.run.percentile_ms(99):.1f} ms | {r.run.non2xx:,} of {r.run.requests:,} | {lag(r.run)} | "
+        f"{', '.join(f'{load:.1f}' for load in r.run.load_averages)} |"
         for r in results
     )
     ledgers = "\n".join(
@@ -176,22 +245,21 @@ def render(options: Options, host: str, results: list[Result], pgbench: PgbenchR
         f"charged twice {r.ledger.charged_twice}, answered without a debit {r.ledger.answered_without_debit}, "
         f"job ids answered twice {r.ledger.repeated_answers}, debited without an answer {r.ledger.debited_without_answer} "
         f"(requests wrk sent but saw no answer to: {r.ledger.unanswered_requests}); balances exact "
-        f"{r.ledger.exact_workspaces} of {r.ledger.workspaces}: **{'sound' if r.ledger.sound else 'NOT SOUND'}**. "
-        f"Load average before: {r.load_average:.1f}; error lines in the server's log: {r.server_errors}."
+        f"{r.ledger.exact_workspaces} of {r.ledger.workspaces}: **{'sound' if r.ledger.sound else 'NOT SOUND'}**; "
+        f"error lines in the server's log: {r.server_errors}."
         for r in results
     )
-    lag_p99 = percentile(grouped.lags_ms, 99)
-    fast = grouped.load.http.requests_per_second >= TARGET_REQUESTS_PER_SECOND and grouped.load.http.p99_ms <= TARGET_P99_MS
-    hot_met = hot.load.http.requests_per_second >= TARGET_HOT_REQUESTS_PER_SECOND and hot.ledger.sound
-    share = grouped.load.http.requests_per_second / pgbench.tps
-    http, hot_http = grouped.load.http, hot.load.http
+    lag_p99, p99 = percentile(grouped.lags_ms, 99), grouped.percentile_ms(99)
+    fast = grouped.requests_per_second >= TARGET_REQUESTS_PER_SECOND and p99 <= TARGET_P99_MS
+    hot_met = hot.requests_per_second >= TARGET_HOT_REQUESTS_PER_SECOND and results[2].ledger.sound
+    share = grouped.requests_per_second / pgbench.tps
     targets = "\n".join(
         [
             f"| ≥ {TARGET_REQUESTS_PER_SECOND:,} req/s with p99 ≤ {TARGET_P99_MS:.0f} ms "
-            f"| {http.requests_per_second:,.0f} req/s, p99 {http.p99_ms:.1f} ms | {verdict(fast)} |",
+            f"| {grouped.requests_per_second:,.0f} req/s, p99 {p99:.1f} ms | {verdict(fast)} |",
             f"| ≥ {TARGET_RATIO:.0f}× one command per transaction | **{ratio:.2f}×** | {verdict(ratio >= TARGET_RATIO)} |",
             f"| one hot workspace ≥ {TARGET_HOT_REQUESTS_PER_SECOND} req/s, no overdraft, no double charge "
-            f"| {hot_http.requests_per_second:,.0f} req/s, ledger {'sound' if hot.ledger.sound else 'NOT SOUND'} | {verdict(hot_met)} |",
+            f"| {hot.requests_per_second:,.0f} req/s, ledger {'sound' if results[2].ledger.sound else 'NOT SOUND'} | {verdict(hot_met)} |",
             f"| read-model lag p99 ≤ {TARGET_LAG_P99_MS:.0f} ms under that load "
             f"| {lag_p99:.1f} ms | {verdict(lag_p99 <= TARGET_LAG_P99_MS)} |",
         ]
@@ -207,17 +275,20 @@ Regenerated by each run of `make bench`; earlier results are not kept here.
 ## The write path: `POST /v1/jobs`
 
 Copy jobs from wrk ({options.connections} connections, {options.threads} threads, {options.duration} s per row, rotating over
-{options.workspaces} workspaces' keys, or one workspace's for the hot row), each row on a fresh `pressroom up` that
-starts the processes named (`PRESSROOM_SERVICES`; `PRESSROOM_GROUP_COMMIT=false` for the second row). The read-model
-lag is from the moment a probe saw an event committed until every read model had applied it (p50 / p99, samples).
+{options.workspaces} workspaces' keys, or one workspace's for the hot row), each row on its own `pressroom up` that starts
+the processes named (`PRESSROOM_SERVICES`; `PRESSROOM_GROUP_COMMIT=false` for the second row). The first three rows
+ran in {options.rounds} parts each, in the order 1 2 3, then 3 2 1 (the machine's other work changes during the run, and
+alternating spreads a steady change over them alike), their systems all up; then the last row alone. A row's
+throughput is the mean of its parts', its percentiles merged from theirs. The read-model lag is from the moment a
+probe saw an event committed until every read model had applied it (p50 / p99, samples).
 
-| load | processes | throughput | p50 | p99 | non-2xx | read-model lag p50 / p99 |
-| --- | --- | --- | --- | --- | --- | --- |
+| load | processes | throughput | p50 | p99 | non-2xx | read-model lag p50 / p99 | 1-min load average before each part |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
 pgbench single-row INSERT on the same database ({options.connections} clients, {options.threads} threads, {options.duration} s,
 before any load): {pgbench.tps:,.0f} TPS; group commit's requests per second are **{share:.3f}**
-of it, one command per transaction's {alone.load.http.requests_per_second / pgbench.tps:.3f}.
+of it, one command per transaction's {alone.requests_per_second / pgbench.tps:.3f}.
 
 | target (#8) | measured | |
 | --- | --- | --- |
@@ -234,37 +305,38 @@ downstream takes the cores from the API.
 """
 
 
-def command(options: Options) -> str:
+def command(options: WriteOptions) -> str:
     return (
         f"python -m bench.write_path --duration {options.duration} --connections {options.connections} "
-        f"--workspaces {options.workspaces} --threads {options.threads}"
+        f"--workspaces {options.workspaces} --threads {options.threads} --rounds {options.rounds}"
     )
 
 
-def parse_options(argv: list[str] | None) -> Options:
+def parse_options(argv: list[str] | None) -> WriteOptions:
     parser = argparse.ArgumentParser(prog="python -m bench.write_path", description=__doc__)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per row, and of pgbench")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections and pgbench clients")
     parser.add_argument("--workspaces", type=int, default=64, help="workspaces the requests rotate over")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads and pgbench jobs")
+    parser.add_argument("--rounds", type=int, default=2, help="parts each compared row's duration is run in, alternating the order")
     args = parser.parse_args(argv)
-    return Options(duration=args.duration, connections=args.connections, workspaces=args.workspaces, threads=args.threads)
+    if args.duration % args.rounds:
+        parser.error("--duration must be a multiple of --rounds")
+    return WriteOptions(
+        duration=args.duration, connections=args.connections, workspaces=args.workspaces, threads=args.threads, rounds=args.rounds
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
     host = machine()
-    wrk = ensure_wrk()
-    baseline: list[PgbenchResult] = []
-    results = []
     with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as work:
         try:
-            for index, scenario in enumerate(SCENARIOS):
-                results.append(run_scenario(scenario, options, wrk, Path(work) / str(index), baseline))
+            results, pgbench = measure(options, ensure_wrk(), Path(work))
         except BenchError as error:
             say(f"bench failed: {error}")
             sys.exit(1)
-    report = render(options, host, results, baseline[0])
+    report = render(options, host, results, pgbench)
     REPORT.write_text(report)
     print(report)  # noqa: T201 - the bench's answer
     if not all(result.ledger.sound for result in results):
