@@ -247,9 +247,8 @@ work (encoding the events), one batch after another; a profile of the writer her
 the save. With 32 callers the batches alternate between two halves of the callers (~16 requests each). The
 hot workspace gets the most from it: one command per transaction serialises every request on the account's
 lock, while a batch debits one in-memory account many times. The absolute figures are depressed by the
-machine's load (see the load average above; other benches were running): compare the ratios. Not yet done
-for #8: the HTTP figures (`bench.write_path` drives `POST /v1/jobs`, which takes the group-commit path by
-default; `PRESSROOM_GROUP_COMMIT=false` gives the old one), overlapping one batch's save with the next
+machine's load (see the load average above; other benches were running): compare the ratios. Over HTTP
+see the first section (`bench.write_path`). Not yet done for #8: overlapping one batch's save with the next
 batch's work, and group commit for the other commands.
 """
 
