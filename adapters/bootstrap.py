@@ -174,6 +174,12 @@ class Container:
             if name in self._parts:
                 self._parts[name].close()
 
+    async def aclose(self) -> None:
+        """`close`, in the API process: the key lookup's connections belong to its event loop."""
+        if "key_lookup" in self._parts:
+            await self.key_lookup.close()
+        self.close()
+
     # One-shot setup
 
     def migrate(self) -> None:

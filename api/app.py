@@ -88,10 +88,6 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     def provide_key(request: Request[Any, Any, Any], container: Container) -> ApiKey:
         return key_of(request)
 
-    async def on_shutdown() -> None:
-        await container.key_lookup.close()
-        container.close()
-
     return Litestar(
         route_handlers=[
             AdminController,
@@ -123,7 +119,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         # Uploads are up to 10 MB, so their base64 JSON bodies up to about 14 MB.
         request_max_body_size=16 * 1024 * 1024,
         state=State({"container": container}),
-        on_shutdown=[on_shutdown],
+        on_shutdown=[container.aclose],
         openapi_config=OpenAPIConfig(
             title="Pressroom API",
             version="1.0.0",

@@ -214,9 +214,6 @@ class Pressroom(Application[UUID]):
         self.save(key)
         return key
 
-    def authenticate(self, secret: str) -> tuple[Principal, ApiKey]:
-        return admitted(secret, self._find(ApiKey, key_id_of(secret)))
-
     # Credits
 
     def credit_account(self, workspace_id: UUID) -> CreditAccount:

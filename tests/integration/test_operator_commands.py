@@ -20,6 +20,7 @@ from adapters.image_local import LocalImageMaker
 from adapters.video_local import LocalVideoMaker
 from application.metadata import metadata
 from application.ports import ImageBrief, MediaFile, ProviderError
+from application.pressroom import Principal
 from projections.catalog import READ_MODELS
 from projections.rebuild import tables_of
 from tests.conftest import Background, catch_up_all, wait_for
@@ -50,7 +51,8 @@ def every_kind_of_event(container: Container) -> None:
     with metadata(request_id="req-workload", actor="admin"):
         workspace = app.create_workspace("Everything", "pro")[0]
     key = app.issue_key(workspace.id, "second")
-    app.revoke_key(app.authenticate(app.issue_key(workspace.id, "third").secret)[0], key.key.id)
+    revoker = app.issue_key(workspace.id, "third").key
+    app.revoke_key(Principal(workspace_id=workspace.id, key_id=revoker.id), key.key.id)
     app.top_up(workspace.id, 40, "order-1")
     app.adjust_credits(workspace.id, -5, "fix-1", "correction")
     app.change_plan(workspace.id, "business")
