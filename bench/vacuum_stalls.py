@@ -9,6 +9,7 @@ import argparse
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from psycopg.sql import SQL, Identifier
 from adapters.bootstrap import Container
 from adapters.embedded import EmbeddedPostgres
 from adapters.settings import Settings
+from application.pressroom import Pressroom
 from bench.account_history import REPORT
 from bench.group_commit import CREDITS, STALL_MS, Run, hammer
 from bench.job_requests import machine
@@ -42,6 +44,7 @@ EAGER_AUTOVACUUM = (
 @dataclass(frozen=True)
 class Phase:
     lock: str
+    vacuum: bool
     run: Run
     vacuums: int
     operator_vacuums: list[float]  # their durations, in seconds
@@ -72,9 +75,33 @@ def library_lock(recorder: PostgresApplicationRecorder) -> list[Any]:
     ]
 
 
+def run_phase(
+    app: Pressroom, url: str, lock: str, statements: list[Any], seconds: float, vacuum: bool, load: Callable[[float], Run]
+) -> Phase:
+    """`load` for `seconds`, writers taking `statements`, with autovacuum and the operator's VACUUM or without either."""
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    table = recorder.events_table_name
+    recorder.lock_table_statements = statements
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SQL("ALTER TABLE {} SET (autovacuum_enabled = {})").format(Identifier(table), SQL(str(vacuum).lower())))
+    before = vacuum_count(url, table)
+    stop = threading.Event()
+    vacuuming: list[float] = []
+    operator = threading.Thread(target=lambda: vacuuming.extend(operator_vacuums(url, table, stop)))
+    if vacuum:
+        operator.start()
+    run = load(seconds)
+    stop.set()
+    if vacuum:
+        operator.join()
+    return Phase(lock, vacuum, run, vacuum_count(url, table) - before, vacuuming)
+
+
 def render(threads: int, workspaces: int, events: int, phases: list[Phase], host: str) -> str:
     rows = "\n".join(
-        f"| {p.lock} | {p.run.seconds:.0f} s | {p.run.per_second:,.0f} | {p.run.p50_ms:.1f} ms | {p.run.p99_ms:.1f} ms | "
+        f"| {p.lock} | {'yes' if p.vacuum else '**none** (baseline)'} | {p.run.seconds:.0f} s | {p.run.per_second:,.0f} | "
+        f"{p.run.p50_ms:.1f} ms | {p.run.p99_ms:.1f} ms | "
         f"{p.run.max_ms:,.0f} ms | **{p.run.stalls}** | {p.run.errors} | {p.vacuums} "
         f"({len(p.operator_vacuums)} operator's, {sum(p.operator_vacuums) / max(len(p.operator_vacuums), 1):.1f} s each) |"
         for p in phases
@@ -87,17 +114,19 @@ Command: `make bench`, which runs `python -m bench.vacuum_stalls`. Machine: {hos
 `request_job` (group commit on) from {threads} threads over {workspaces} workspaces, in process, on an events table
 that holds {events:,} events, while autovacuum, set far more eagerly than in production ({", ".join(EAGER_AUTOVACUUM)},
 naptime 1 s), vacuums the events table again and again, and an operator's `{OPERATOR_VACUUM}` of it starts every
-{OPERATOR_VACUUM_EVERY:.0f} s. The same database, one phase after the other:
+{OPERATOR_VACUUM_EVERY:.0f} s; and, first, a baseline with no vacuum at all (autovacuum off for the events table, no
+operator's VACUUM): requests that take over {STALL_MS} ms there are the machine's, not vacuum's. The same database, one
+phase after the other:
 
-| writers serialised by | length | req/s | p50 | p99 | slowest | requests over {STALL_MS} ms | failed | vacuums of the events table |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| writers serialised by | vacuum | length | req/s | p50 | p99 | slowest | over {STALL_MS} ms | failed | vacuums of the events table |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
 A vacuum holds the table in SHARE UPDATE EXCLUSIVE mode, which conflicts with the EXCLUSIVE mode the library
 takes for each write: a writer waits until `deadlock_timeout` (1 s) passes and autovacuum is cancelled, and it
 waits all of a vacuum that is never cancelled: an operator's, or an anti-wraparound autovacuum. The advisory lock
-orders writers the same way and conflicts with no table lock. Stalls left with it are the machine's: vacuum,
-PostgreSQL and the callers share its cores.
+orders writers the same way and conflicts with no table lock. Compare its slow requests with the baseline's: what
+vacuum adds with it is its share of the machine (its CPU and I/O), which PostgreSQL and the callers share.
 """
 
 
@@ -107,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workspaces", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=300.0, help="length of the advisory-lock phase")
     parser.add_argument("--library-seconds", type=float, default=120.0, help="length of the table-lock phase")
+    parser.add_argument("--baseline-seconds", type=float, default=60.0, help="length of the phase without vacuum")
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the log before the phases")
     args = parser.parse_args(argv)
     host = machine()
@@ -133,21 +163,14 @@ def main(argv: list[str] | None = None) -> None:
 
             hammer(app.request_job, args.threads, 2.0, spread)  # warm-up: connections, caches
             ours = recorder.lock_table_statements
-            phases = []
-            for lock, statements, seconds in (
-                ("the library's EXCLUSIVE table lock", library_lock(recorder), args.library_seconds),
-                ("Pressroom's advisory lock", ours, args.seconds),
-            ):
-                recorder.lock_table_statements = statements
-                before = vacuum_count(pg.url, table)
-                stop = threading.Event()
-                vacuuming: list[float] = []
-                operator = threading.Thread(target=lambda: vacuuming.extend(operator_vacuums(pg.url, table, stop)))  # noqa: B023
-                operator.start()
-                run = hammer(app.request_job, args.threads, seconds, spread)
-                stop.set()
-                operator.join()
-                phases.append(Phase(lock, run, vacuum_count(pg.url, table) - before, vacuuming))
+            phases = [
+                run_phase(app, pg.url, lock, statements, seconds, vacuum, lambda s: hammer(app.request_job, args.threads, s, spread))
+                for lock, statements, seconds, vacuum in (
+                    ("Pressroom's advisory lock", ours, args.baseline_seconds, False),
+                    ("the library's EXCLUSIVE table lock", library_lock(recorder), args.library_seconds, True),
+                    ("Pressroom's advisory lock", ours, args.seconds, True),
+                )
+            ]
         finally:
             container.close()
     section = render(args.threads, args.workspaces, events, phases, host)
