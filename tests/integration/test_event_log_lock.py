@@ -45,3 +45,20 @@ def test_writer_mid_transaction_when_another_writes_then_the_other_waits_for_its
     other.join(timeout=10)
 
     assert waited and len(done) == 1
+
+
+def test_vacuum_leaves_the_empty_tail_of_the_log_in_place_rather_than_locking_writers_out_to_cut_it(container: Container) -> None:
+    """Cutting a table's empty tail takes an ACCESS EXCLUSIVE lock that stops every writer; aborted inserts
+    (a writer that lost a race for an aggregate version) leave such a tail on the log."""
+    container.app.create_workspace("Acme")
+    table = events_table(container)
+    with psycopg.connect(container.database_url) as aborted:
+        aborted.execute(
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "SELECT gen_random_uuid(), 1, 'aborted', repeat('x', 500)::bytea FROM generate_series(1, 5000)"
+        )
+        aborted.rollback()
+    with psycopg.connect(container.database_url, autocommit=True) as conn:
+        size = conn.execute("SELECT pg_relation_size(%s)", (table,)).fetchone()
+        conn.execute(f"VACUUM {table}")
+        assert conn.execute("SELECT pg_relation_size(%s)", (table,)).fetchone() == size
