@@ -57,7 +57,7 @@ class EventLogRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         # Truncating the table's empty tail (left by aborted inserts) takes an ACCESS EXCLUSIVE lock, which stops
-        # every writer while vacuum waits for and holds it: seconds-long stalls were measured. The log only grows.
+        # every writer while vacuum waits for it and holds it. The log only grows: the tail is soon used again.
         self.sql_create_statements.append(
             SQL("ALTER TABLE {}.{} SET (vacuum_truncate = false)").format(Identifier(datastore.schema), Identifier(self.events_table_name))
         )
