@@ -20,6 +20,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from bench.event_lag import percentile
 from bench.job_requests import (
     REPORT,
     BenchError,
@@ -158,11 +159,6 @@ def _scalar(conn: psycopg.Connection[tuple[int]], query: sql.Composable) -> int:
     return int(row[0]) if row else 0
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(int(len(ordered) * p / 100) - 1, 0))] if ordered else float("nan")
-
-
 def start(scenario: Scenario, options: Options, work_dir: Path) -> Run:
     env = {"PRESSROOM_SERVICES": scenario.services, "PRESSROOM_GROUP_COMMIT": str(scenario.group_commit).lower()}
     system = start_system(work_dir, {k: v for k, v in env.items() if v})
@@ -224,7 +220,9 @@ def measure(options: WriteOptions, wrk: str, work_dir: Path) -> tuple[list[Resul
 def lag(run: Run) -> str:
     if not run.scenario.probe_lag:
         return "not probed"
-    return f"{percentile(run.lags_ms, 50):.1f} / {percentile(run.lags_ms, 99):.1f} ms ({len(run.lags_ms):,})"
+    if not run.lags_ms:
+        return "no samples"
+    return f"{percentile(run.lags_ms, 0.5):.1f} / {percentile(run.lags_ms, 0.99):.1f} ms ({len(run.lags_ms):,})"
 
 
 def verdict(met: bool) -> str:
@@ -249,7 +247,7 @@ def render(options: WriteOptions, host: str, results: list[Result], pgbench: Pgb
         f"error lines in the server's log: {r.server_errors}."
         for r in results
     )
-    lag_p99, p99 = percentile(grouped.lags_ms, 99), grouped.percentile_ms(99)
+    lag_p99, p99 = percentile(grouped.lags_ms, 0.99) if grouped.lags_ms else float("nan"), grouped.percentile_ms(99)
     fast = grouped.requests_per_second >= TARGET_REQUESTS_PER_SECOND and p99 <= TARGET_P99_MS
     hot_met = hot.requests_per_second >= TARGET_HOT_REQUESTS_PER_SECOND and results[2].ledger.sound
     share = grouped.requests_per_second / pgbench.tps

@@ -173,11 +173,11 @@ class ProjectionGroup:
         positions = self._known()
         start, last = self._reading_from() or 0, batch[-1][0]
         parts = self.router.split(batch)
-        due = [i for i, position in enumerate(positions) if start <= position < last and i not in self._failed_at]
+        due = self._due(positions, start, last)
         try:
             with self.datastore.transaction(commit=True) as cursor:
                 for i in due:
-                    self.views[i].advance(cursor, [item for item in parts[i] if item[0] > positions[i]], positions[i], last)
+                    self._advance(cursor, i, parts, positions, last)
         except Exception:  # noqa: BLE001 - whatever it was, each read model gets its own try
             self._positions = None
             self._one_by_one(parts, start, last)
@@ -185,23 +185,27 @@ class ProjectionGroup:
         for i in due:
             positions[i] = last
 
+    def _due(self, positions: list[int], start: int, last: int) -> list[int]:
+        """The read models a batch from `start` to `last` moves on (one behind `start` needs events before it)."""
+        return [i for i, position in enumerate(positions) if start <= position < last and i not in self._failed_at]
+
+    def _advance(self, cursor: psycopg.Cursor[Any], i: int, parts: list[list[tuple[int, Event]]], positions: list[int], last: int) -> None:
+        self.views[i].advance(cursor, [item for item in parts[i] if item[0] > positions[i]], positions[i], last)
+
     def _one_by_one(self, parts: list[list[tuple[int, Event]]], start: int, last: int) -> None:
         positions = self._known()
         errors: list[Exception] = []
         advanced = 0
-        for i, view in enumerate(self.views):
-            # One behind the batch's start needs events before it: a later batch starts lower.
-            if not start <= positions[i] < last or i in self._failed_at:
-                continue
+        for i in self._due(positions, start, last):
             try:
                 with self.datastore.transaction(commit=True) as cursor:
-                    view.advance(cursor, [item for item in parts[i] if item[0] > positions[i]], positions[i], last)
+                    self._advance(cursor, i, parts, positions, last)
             except StaleTracking:
                 self._positions = None  # moved by another writer: read again before the next batch
             except Exception as error:  # noqa: BLE001 - that read model's alone
                 errors.append(error)
                 self._failed_at[i] = time.monotonic()
-                log.error("read_model_failed", read_model=view.name, position=positions[i], error=repr(error))
+                log.error("read_model_failed", read_model=self.views[i].name, position=positions[i], error=repr(error))
             else:
                 positions[i] = last
                 advanced += 1

@@ -31,7 +31,7 @@ from api.schemas import (
     Progress,
 )
 from application.ports import CopyBrief, ImageBrief, VideoBrief
-from application.pressroom import JobReceipt, Pressroom, Principal
+from application.pressroom import Principal
 from domain.generation_job import GenerationJob
 from projections.jobs import JobRow, list_jobs
 
@@ -128,21 +128,6 @@ async def progress_stream(container: Container, job: GenerationJob) -> AsyncIter
         job = await anyio.to_thread.run_sync(container.app.get_job, job.workspace_id, job.id)
 
 
-async def requested(
-    app: Pressroom,
-    workspace_id: UUID,
-    job_type: str,
-    job_input: dict[str, Any],
-    outputs: int,
-    campaign_id: UUID | None,
-    idempotency_key: str | None,
-) -> JobReceipt:
-    """A group-committed request waits for the writer's answer in the event loop, holding no thread."""
-    if app.job_batcher is None:
-        return await anyio.to_thread.run_sync(app.request_job, workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key)
-    return await asyncio.wrap_future(app.job_batcher.submit(workspace_id, job_type, job_input, outputs, campaign_id, idempotency_key))
-
-
 class JobsController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]  # noqa: RUF012
@@ -168,15 +153,10 @@ class JobsController(Controller):
         if idempotency_key and data.idempotency_key and idempotency_key != data.idempotency_key:
             raise RequestInvalid.at("idempotencyKey", "The Idempotency-Key header and the body's idempotencyKey differ.")
         job_input, outputs = parse_input(data)
-        receipt = await requested(
-            container.app,
-            principal.workspace_id,
-            data.type,
-            job_input,
-            outputs,
-            data.campaign_id,
-            idempotency_key or data.idempotency_key,
-        )
+        app, batcher = container.app, container.app.job_batcher
+        request = (principal.workspace_id, data.type, job_input, outputs, data.campaign_id, idempotency_key or data.idempotency_key)
+        # A group-committed request waits for the writer's answer in the event loop, holding no thread.
+        receipt = await (asyncio.wrap_future(batcher.submit(*request)) if batcher else anyio.to_thread.run_sync(app.request_job, *request))
         job = receipt.job
         if receipt.duplicate:
             wait = 0  # a replay answers at once, as the original request's receipt
