@@ -99,12 +99,12 @@ class Container:
                 clock=self.clock,
                 media=self.media_store,
             )
+            app.events_after = events_after_for(app.recorder)
             if self.settings.group_commit:
                 app.job_batcher = JobRequestBatcher(
                     app,
                     max_batch=self.settings.group_commit_max_batch,
                     max_queue=self.settings.group_commit_max_queue,
-                    events_after=events_after_for(app.recorder),
                 )
             return app
 

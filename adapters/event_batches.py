@@ -9,7 +9,7 @@ from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.group_commit import EventsAfter, select_one_by_one
+from application.pressroom import EventsAfter, select_one_by_one
 
 
 def events_after_for(recorder: AggregateRecorder) -> EventsAfter:

@@ -8,9 +8,9 @@ the campaign's `GenerationRequested`, so calling a step again never requests a j
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -235,6 +235,13 @@ class Campaigns:
             unpaid = self.app._get(Campaign, campaign_id)
             unpaid.fail(f"insufficient_credits: {error.detail}")
             self.app.save(unpaid)
+
+    def campaign_jobs(self, job_ids: Collection[UUID]) -> set[UUID]:
+        """Which of these jobs were requested for a campaign, from their first events read in one query: the
+        pipeline sees every job end, and most jobs belong to no campaign."""
+        stored = self.app.events_after(dict.fromkeys(job_ids, 0))
+        requested = (self.app.mapper.to_domain_event(e) for e in stored if e.originator_version == 1)
+        return {event.originator_id for event in requested if cast(GenerationJob.Requested, event).campaign_id is not None}
 
     @retry_on_conflict
     def job_ended(self, job_id: UUID) -> None:

@@ -14,14 +14,14 @@ import random
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import AggregateRecorder, RecordConflictError, StoredEvent
+from eventsourcing.persistence import RecordConflictError
 
 from application.metadata import META_FIELD, current_metadata, metadata
 from application.pressroom import JobReceipt, Pressroom, charge_job, fingerprint_of, replay
@@ -35,13 +35,6 @@ DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_QUEUE = 2048
 DEFAULT_MAX_CONFLICT_RETRIES = 8
 DEFAULT_MAX_CACHED_ACCOUNTS = 10_000
-
-# The stored events of each aggregate after the version given for it (0: all of them), in version order.
-EventsAfter = Callable[[Mapping[UUID, int]], list[StoredEvent]]
-
-
-def select_one_by_one(recorder: AggregateRecorder, after: Mapping[UUID, int]) -> list[StoredEvent]:
-    return [event for aggregate_id, version in after.items() for event in recorder.select_events(aggregate_id, gt=version)]
 
 
 class Busy(DomainError):
@@ -117,11 +110,9 @@ class JobRequestBatcher:
         max_queue: int = DEFAULT_MAX_QUEUE,
         max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES,
         max_cached_accounts: int = DEFAULT_MAX_CACHED_ACCOUNTS,
-        events_after: EventsAfter | None = None,
         autostart: bool = True,
     ) -> None:
         self.app = app
-        self._events_after = events_after or (lambda after: select_one_by_one(app.recorder, after))
         # Only the writer thread touches these accounts.
         self._accounts: OrderedDict[UUID, CreditAccount] = OrderedDict()
         self.max_cached_accounts = max_cached_accounts
@@ -280,7 +271,7 @@ class JobRequestBatcher:
         key_ids = {p.key_id for p in batch if p.key_id is not None}
         after = {account.id: account.version for account in known.values()} | dict.fromkeys(key_ids, 0)
         stored: dict[UUID | str, list[Any]] = {}
-        for event in self._events_after(after):
+        for event in self.app.events_after(after):
             stored.setdefault(event.originator_id, []).append(self.app.mapper.to_domain_event(event))
         for workspace_id, account in known.items():
             applied.accounts[workspace_id] = replay(account, stored.get(account.id, ()))

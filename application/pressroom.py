@@ -9,7 +9,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoder, Transcoding
+from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
 
 from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
 from application.metadata import MetadataMapper
@@ -54,6 +54,14 @@ MAX_CONFLICT_RETRIES = 8
 ACCOUNT_LOCK_STRIPES = 256
 # A snapshot every so many events bounds a cold load of a busy account; its state is a few fields.
 ACCOUNT_SNAPSHOT_INTERVAL = 200
+
+
+# The stored events of each aggregate after the version given for it (0: all of them), in version order.
+EventsAfter = Callable[[Mapping[UUID, int]], list[StoredEvent]]
+
+
+def select_one_by_one(recorder: AggregateRecorder, after: Mapping[UUID, int]) -> list[StoredEvent]:
+    return [event for aggregate_id, version in after.items() for event in recorder.select_events(aggregate_id, gt=version)]
 
 
 class Conflict(DomainError):
@@ -135,6 +143,8 @@ class Pressroom(Application[UUID]):
         self.lease = lease
         self.max_attempts = max_attempts
         self._account_locks = [threading.RLock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+        # One query on PostgreSQL (adapters/event_batches.py); one per aggregate here, for any recorder.
+        self.events_after: EventsAfter = lambda after: select_one_by_one(self.recorder, after)
         # When set, `request_job` is group-committed with concurrent requests (application/group_commit.py).
         self.job_batcher: JobRequestBatcher | None = None
 

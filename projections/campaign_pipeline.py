@@ -12,7 +12,7 @@ makes that harmless.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 from uuid import UUID
 
@@ -29,14 +29,15 @@ from projections.engine import Batch, Event, TrackedConsumer
 Step = tuple[Callable[[UUID], Any], UUID]
 
 
-def step_for(campaigns: Campaigns, event: Event) -> Step | None:
-    """The command an event calls for, if any; every other event is ignored on purpose."""
+def step_for(campaigns: Campaigns, event: Event, campaign_jobs: Container[UUID]) -> Step | None:
+    """The command an event calls for, if any; every other event (and the end of a job that is not one of
+    `campaign_jobs`) is ignored on purpose."""
     match event:
         case Campaign.Created():
             return campaigns.analyze, event.originator_id
         case Campaign.ProductAnalyzed():
             return campaigns.request_generation, event.originator_id
-        case GenerationJob.Ended():
+        case GenerationJob.Ended() if event.originator_id in campaign_jobs:
             return campaigns.job_ended, event.originator_id
         case Campaign.Deleted():
             return campaigns.cancel_jobs, event.originator_id
@@ -56,9 +57,10 @@ class CampaignPipeline(TrackedConsumer):
     def react(self, batch: Batch) -> int:
         """Runs the batch's commands; returns how many it ran."""
         ran = 0
+        campaign_jobs = self.campaigns.campaign_jobs({e.originator_id for _, e in batch if isinstance(e, GenerationJob.Ended)})
         with metadata(actor=f"campaigns:{self.actor}"):
             for _, event in batch:
-                step = step_for(self.campaigns, event)
+                step = step_for(self.campaigns, event, campaign_jobs)
                 if step is not None:
                     command, aggregate_id = step
                     command(aggregate_id)

@@ -118,3 +118,23 @@ def test_deleted_campaign_whose_delete_crashed_before_canceling_gets_its_jobs_ca
     jobs = [container.app.get_job(created.workspace_id, job_id) for job_id in campaign.jobs]
     assert campaign.status == "deleted" and {job.status for job in jobs} == {"canceled"}
     assert container.app.credit_account(created.workspace_id).balance == 50
+
+
+def test_the_ends_of_a_campaigns_jobs_are_told_from_other_jobs_ending_in_the_same_batch(container: Container, shop: ProductSite) -> None:
+    created = new_campaign(container, shop.url + "/shoe")
+    catch_up(container)
+    campaign = container.campaigns.get(created.workspace_id, created.id)
+    brief = {"product": {"name": "Lamp"}, "platform": "x", "count": 1}
+    others = [container.app.request_job(created.workspace_id, "copy", brief, outputs=1).job.id for _ in range(2)]
+    run_jobs(container, campaign)
+    worker = GenerationWorker(container.app, LocalCopyProvider(), LocalImageMaker(), LocalVideoMaker(), "worker-1")
+    for job_id in others:
+        worker.run(job_id)
+
+    ended = {e.originator_id for _, e in read_batch(container.app, after=None, limit=1000) if isinstance(e, GenerationJob.Ended)}
+    assert ended == {*campaign.jobs, *others}
+    assert container.campaigns.campaign_jobs(ended) == set(campaign.jobs)
+    catch_up(container, batch_size=1000)  # the campaign's job ends and the others' in one batch
+
+    settled = container.campaigns.get(created.workspace_id, created.id)
+    assert settled.status == "awaiting_approval" and recorded(container)["Campaign.JobSettled"] == 3
