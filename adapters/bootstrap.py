@@ -105,6 +105,7 @@ class Container:
                     app,
                     max_batch=self.settings.group_commit_max_batch,
                     max_queue=self.settings.group_commit_max_queue,
+                    max_queue_per_workspace=self.settings.group_commit_max_queue_per_workspace,
                 )
             return app
 

@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     group_commit_max_batch: int = 64
     # Requests waiting for the writer beyond this are answered 503 at once.
     group_commit_max_queue: int = 2048
+    # One workspace's requests waiting beyond this are answered 503, while other workspaces' still get in.
+    group_commit_max_queue_per_workspace: int = 512
     job_lease_seconds: float = 120.0
     video_lease_seconds: float = 1800.0
     job_max_attempts: int = 3

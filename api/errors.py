@@ -86,7 +86,11 @@ def _title(code: str) -> str:
 
 def domain_error(_: Request[Any, Any, Any], error: DomainError) -> Response[bytes]:
     status = next(status for cls, status in STATUS_OF.items() if isinstance(error, cls))
-    return problem(status, error.code, _title(error.code), error.detail, **error.extra())
+    response = problem(status, error.code, _title(error.code), error.detail, **error.extra())
+    if isinstance(error, Busy):
+        # The writer works through a full queue within about a second: a client that waits that long gets in.
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def request_invalid(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:

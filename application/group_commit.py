@@ -33,6 +33,8 @@ from domain.idempotency_key import IdempotencyKey
 # Each request writes 2–3 events: 64 requests stay far below the ~1,000-event saves that hung psycopg's pipeline.
 DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_QUEUE = 2048
+# A quarter of the queue: one workspace flooding the writer is answered 503 while the others still get in.
+DEFAULT_MAX_QUEUE_PER_WORKSPACE = DEFAULT_MAX_QUEUE // 4
 DEFAULT_MAX_CONFLICT_RETRIES = 8
 DEFAULT_MAX_CACHED_ACCOUNTS = 10_000
 
@@ -68,6 +70,41 @@ class BatchStats:
     requests: int = 0
     conflicts: int = 0
     one_at_a_time: int = 0
+
+
+class WorkspaceQueues:
+    """The requests waiting for the writer: one queue per workspace, in arrival order, taken a request per
+    workspace in turn, so a workspace that floods the writer waits behind its own requests and no one else's."""
+
+    def __init__(self, capacity: int, per_workspace: int) -> None:
+        self.capacity = capacity
+        self.per_workspace = per_workspace
+        self._waiting: OrderedDict[UUID, deque[PendingRequest]] = OrderedDict()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def put(self, pending: PendingRequest) -> None:
+        if self._count >= self.capacity:
+            raise Busy("Too many job requests are waiting to be written; try again in a moment.")
+        waiting = self._waiting.setdefault(pending.workspace_id, deque())
+        if len(waiting) >= self.per_workspace:
+            raise Busy("Too many of this workspace's job requests are waiting to be written; try again in a moment.")
+        waiting.append(pending)
+        self._count += 1
+
+    def take(self, limit: int) -> list[PendingRequest]:
+        taken: list[PendingRequest] = []
+        while self._waiting and len(taken) < limit:
+            workspace_id, waiting = next(iter(self._waiting.items()))
+            taken.append(waiting.popleft())
+            if waiting:
+                self._waiting.move_to_end(workspace_id)
+            else:
+                del self._waiting[workspace_id]
+        self._count -= len(taken)
+        return taken
 
 
 class _Dirty(Exception):
@@ -108,6 +145,7 @@ class JobRequestBatcher:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        max_queue_per_workspace: int = DEFAULT_MAX_QUEUE_PER_WORKSPACE,
         max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES,
         max_cached_accounts: int = DEFAULT_MAX_CACHED_ACCOUNTS,
         autostart: bool = True,
@@ -117,10 +155,9 @@ class JobRequestBatcher:
         self._accounts: OrderedDict[UUID, CreditAccount] = OrderedDict()
         self.max_cached_accounts = max_cached_accounts
         self.max_batch = max_batch
-        self.max_queue = max_queue
         self.max_conflict_retries = max_conflict_retries
         self.stats = BatchStats()
-        self._queue: deque[PendingRequest] = deque()
+        self._queue = WorkspaceQueues(max_queue, max_queue_per_workspace)
         self._ready = threading.Condition()
         self._closed = False
         self._autostart = autostart
@@ -154,9 +191,7 @@ class JobRequestBatcher:
         with self._ready:
             if self._closed:
                 raise Busy("This server is shutting down; send the request again.")
-            if len(self._queue) >= self.max_queue:
-                raise Busy("Too many job requests are waiting to be written; try again in a moment.")
-            self._queue.append(pending)
+            self._queue.put(pending)
             if self._autostart:
                 self._start_locked()
             self._ready.notify()
@@ -180,9 +215,7 @@ class JobRequestBatcher:
         if writer is not None:
             writer.join(timeout)
         with self._ready:
-            left = list(self._queue) if writer is None or not writer.is_alive() else []
-            if left:
-                self._queue.clear()
+            left = self._queue.take(len(self._queue)) if writer is None or not writer.is_alive() else []
         for pending in left:
             _answer(pending, Busy("This server is shutting down; send the request again."))
 
@@ -195,7 +228,7 @@ class JobRequestBatcher:
                     self._ready.wait()
                 if not self._queue:
                     return
-                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+                batch = self._queue.take(self.max_batch)
             try:
                 self._commit(batch)
             except BaseException as error:  # noqa: BLE001 - whatever happened, nobody may be left waiting

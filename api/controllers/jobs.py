@@ -138,8 +138,9 @@ class JobsController(Controller):
         summary="Request a generation job",
         description="202 with the new job; 200 with the original job when the same Idempotency-Key "
         "(header or body) comes again within 24 h with the same body; 422 when it comes with another body; "
-        "402 when credits do not cover the job; 503 when the write queue is full. With `wait`, holds the answer "
-        "until the job is terminal (then 200 with the whole job) or `wait` seconds pass.",
+        "402 when credits do not cover the job; 503 `busy` with `Retry-After: 1` when the write queue, or the "
+        "workspace's share of it, is full. With `wait`, holds the answer until the job is terminal (then 200 "
+        "with the whole job) or `wait` seconds pass.",
         responses=None,
     )
     async def request_job(

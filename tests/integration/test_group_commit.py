@@ -203,6 +203,44 @@ def test_a_full_queue_answers_busy_at_once_and_keeps_what_it_took(container: Con
         assert [a.result(timeout=30).credits_remaining for a in taken] == [49, 48]
 
 
+def test_a_workspace_that_floods_the_queue_is_answered_busy_while_another_still_gets_in(container: Container) -> None:
+    app = container.app
+    flooding, other = (app.create_workspace(name)[0].id for name in ("Flood", "Quiet"))
+
+    with held_batcher(app, max_queue=8, max_queue_per_workspace=3) as batcher:
+        taken = [batcher.submit(flooding, "copy", BRIEF, 1) for _ in range(3)]
+        with pytest.raises(Busy, match="this workspace"):
+            batcher.submit(flooding, "copy", BRIEF, 1)
+        quiet = batcher.submit(other, "copy", BRIEF, 1)
+        batcher.start()
+        assert [a.result(timeout=30).credits_remaining for a in taken] == [49, 48, 47]
+        assert quiet.result(timeout=30).credits_remaining == 49
+
+    assert debits(app, flooding) == [1, 1, 1] and debits(app, other) == [1]
+
+
+def test_a_batch_takes_waiting_workspaces_in_turn_and_each_workspaces_requests_in_order(container: Container) -> None:
+    """Two workspaces queued 6 requests ahead of a third one's: a batch of 3 holds one request of each."""
+    app = container.app
+    busy_a, busy_b, late = (app.create_workspace(name)[0].id for name in ("A", "B", "Late"))
+    order: list[tuple[UUID, int]] = []
+
+    with held_batcher(app, max_batch=3) as batcher:
+        answers = {}
+        for workspace_id in (busy_a, busy_b) * 3 + (late,):
+            answer = batcher.submit(workspace_id, "copy", BRIEF, 1)
+            answer.add_done_callback(lambda done, w=workspace_id: order.append((w, done.result().credits_remaining)))
+            answers[answer] = workspace_id
+        batcher.start()
+        for answer in answers:
+            answer.result(timeout=30)
+
+    assert {workspace for workspace, _ in order[:3]} == {busy_a, busy_b, late}
+    assert batcher.stats.batches == 3
+    for workspace_id in (busy_a, busy_b):
+        assert [left for w, left in order if w == workspace_id] == [49, 48, 47]
+
+
 def test_a_caller_that_gives_up_cannot_cancel_its_command_and_the_rest_of_the_batch_is_answered(container: Container) -> None:
     """A client that disconnects cancels its request's task, which tries to cancel the answer it awaited: the
     command goes through whole (charged once, its job made) and its batch mates get their answers."""
