@@ -266,7 +266,7 @@ class JobRequestBatcher:
                     # Nothing was written; the failure may be one command's (an input that cannot be stored).
                     self._one_at_a_time(batch)
                     return
-                # The transaction committed and what failed came after it (a snapshot): the answers stand.
+                # The transaction committed and only its acknowledgement was lost (the connection dropped): the answers stand.
             for pending, answer in applied.answers.items():
                 _answer(pending, answer)
             return

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 from uuid import UUID, uuid4
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
 
 from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
 from application.metadata import MetadataMapper
 from application.ports import Clock, MediaFile, MediaStore
+from application.snapshots import Snapshotter
 from application.transcoding import MsgspecJSONTranscoder
 from domain.api_key import SECRET_PREFIX, ApiKey
 from domain.asset import Asset, UnsupportedMedia
@@ -145,13 +146,22 @@ class Pressroom(Application[UUID]):
         self._account_locks = [threading.RLock() for _ in range(ACCOUNT_LOCK_STRIPES)]
         # One query on PostgreSQL (adapters/event_batches.py); one per aggregate here, for any recorder.
         self.events_after: EventsAfter = lambda after: select_one_by_one(self.recorder, after)
+        self.snapshotter = Snapshotter(self.take_snapshot)
         # When set, `request_job` is group-committed with concurrent requests (application/group_commit.py).
         self.job_batcher: JobRequestBatcher | None = None
 
     def close(self) -> None:
         if self.job_batcher is not None:
             self.job_batcher.close()
+        self.snapshotter.close()
         super().close()
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """The snapshots a save calls for, handed to the snapshotter rather than taken before the save returns."""
+        for event in processing_event.events:
+            interval = self.snapshotting_intervals.get(type(processing_event.aggregates.get(event.originator_id)))
+            if interval is not None and event.originator_version % interval == 0:
+                self.snapshotter.take(event.originator_id, event.originator_version)
 
     def lease_for(self, job: GenerationJob) -> timedelta:
         """How long one attempt holds the job: an avatar video renders for many minutes at the provider,

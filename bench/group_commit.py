@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from uuid import UUID
 
@@ -39,7 +40,10 @@ class Run:
     p50_ms: float
     p99_ms: float
     max_ms: float
-    stalls: int  # calls that took over STALL_MS
+    slow: int  # calls that took over STALL_MS
+    # Times the callers, all of them waiting, were answered nothing for over STALL_MS: the write path stalled.
+    stalls: int
+    longest_stall_ms: float
     errors: int
     receipts: list[tuple[str | None, JobReceipt]]  # with the idempotency key each was asked with
 
@@ -51,6 +55,7 @@ class Run:
 def hammer(request: Request, threads: int, seconds: float, pick: Callable[[int, int], tuple[UUID, str | None]]) -> Run:
     """`threads` callers, each calling `request` back to back for `seconds`; `pick(thread, n)` says on what."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
+    answered: list[list[float]] = [[] for _ in range(threads)]
     receipts: list[list[tuple[str | None, JobReceipt]]] = [[] for _ in range(threads)]
     errors = [0] * threads
     start = threading.Barrier(threads + 1)
@@ -64,6 +69,7 @@ def hammer(request: Request, threads: int, seconds: float, pick: Callable[[int, 
             began = time.perf_counter()
             try:
                 receipts[index].append((key, request(workspace_id, "copy", BRIEF, 1, None, key)))
+                answered[index].append(time.perf_counter())
             except Exception:  # noqa: BLE001 - refused or failed, the request is counted as an error and the caller goes on
                 errors[index] += 1
             latencies[index].append(time.perf_counter() - began)
@@ -79,13 +85,17 @@ def hammer(request: Request, threads: int, seconds: float, pick: Callable[[int, 
         worker.join()
     elapsed = time.perf_counter() - began
     samples = sorted(s for per_thread in latencies for s in per_thread)
+    times = sorted([began, *(t for per_thread in answered for t in per_thread), began + elapsed])
+    gaps = [(later - earlier) * 1000 for earlier, later in pairwise(times)]
     return Run(
         requests=len(samples),
         seconds=elapsed,
         p50_ms=statistics.median(samples) * 1000,
         p99_ms=samples[max(0, int(len(samples) * 0.99) - 1)] * 1000,
         max_ms=samples[-1] * 1000,
-        stalls=sum(s * 1000 > STALL_MS for s in samples),
+        slow=sum(s * 1000 > STALL_MS for s in samples),
+        stalls=sum(gap > STALL_MS for gap in gaps),
+        longest_stall_ms=max(gaps),
         errors=sum(errors),
         receipts=[r for per_thread in receipts for r in per_thread],
     )
