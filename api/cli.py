@@ -20,6 +20,7 @@ import structlog
 
 from adapters.bootstrap import Container
 from adapters.embedded import EmbeddedBroker, EmbeddedPostgres
+from adapters.heap import freeze_startup_heap
 from adapters.logging import configure_logging
 from adapters.settings import Settings
 from api import operator_cli
@@ -29,6 +30,9 @@ log = structlog.get_logger()
 SERVICES = ("api", "projections", "relay", "worker", "publisher", "sweeper", "webhooks", "campaigns")
 # Every process keeps its own pools and listeners; PostgreSQL's default of 100 is too few for them all.
 EMBEDDED_MAX_CONNECTIONS = 500
+# MB of WAL segments kept for reuse: a vacuum's burst of WAL then never makes a commit wait while a new segment
+# is created and synced (docs/OPERATIONS.md).
+EMBEDDED_MIN_WAL_MB = 1024
 
 
 def stop_on_signals() -> threading.Event:
@@ -53,10 +57,13 @@ def run_service(kind: str, settings: Settings) -> None:
 
         # No proxy headers: Pressroom reads neither the client's address nor the scheme (PRESSROOM_PUBLIC_URL says how
         # clients reach it), and checking whether each request came from a trusted proxy cost a twentieth of a request.
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
+        app = create_app(settings)
+        freeze_startup_heap()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
         return
     # Background processes need few connections; the API's pool is sized by PRESSROOM_DB_POOL_SIZE.
     container = Container(msgspec.structs.replace(settings, db_pool_size=min(settings.db_pool_size, 4)))
+    freeze_startup_heap()
     runners: dict[str, Callable[[threading.Event], None]] = {
         "projections": container.run_projections,
         "relay": container.run_relay,
@@ -159,7 +166,7 @@ def up(settings: Settings) -> None:
     try:
         if settings.database_url is None:
             postgres = EmbeddedPostgres(settings.data_dir)
-            postgres.ensure(max_connections=EMBEDDED_MAX_CONNECTIONS)
+            postgres.ensure(max_connections=EMBEDDED_MAX_CONNECTIONS, min_wal_size=EMBEDDED_MIN_WAL_MB)
             settings = msgspec.structs.replace(settings, database_url=postgres.url)
         if settings.kafka_bootstrap is None:
             broker = EmbeddedBroker(log_file=settings.data_dir / "broker.log")

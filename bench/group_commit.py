@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from adapters.bootstrap import Container
@@ -33,6 +34,17 @@ STALL_MS = 200  # #8: no write may stall longer
 Request = Callable[..., JobReceipt]
 
 
+class Answer(NamedTuple):
+    """What a caller keeps of an answer: the key it asked with, and the job's id, cost and whether it was a replay.
+    Text and numbers only: a run keeps hundreds of thousands, and the answers themselves (jobs, events) would
+    give the garbage collector a heap to scan that grows with the run, pausing every thread ever longer."""
+
+    key: str | None
+    job_id: str
+    cost: int
+    duplicate: bool
+
+
 @dataclass(frozen=True)
 class Run:
     requests: int
@@ -45,7 +57,7 @@ class Run:
     stalls: int
     longest_stall_ms: float
     errors: int
-    receipts: list[tuple[str | None, JobReceipt]]  # with the idempotency key each was asked with
+    answers: list[Answer]
 
     @property
     def per_second(self) -> float:
@@ -56,7 +68,7 @@ def hammer(request: Request, threads: int, seconds: float, pick: Callable[[int, 
     """`threads` callers, each calling `request` back to back for `seconds`; `pick(thread, n)` says on what."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
     answered: list[list[float]] = [[] for _ in range(threads)]
-    receipts: list[list[tuple[str | None, JobReceipt]]] = [[] for _ in range(threads)]
+    answers: list[list[Answer]] = [[] for _ in range(threads)]
     errors = [0] * threads
     start = threading.Barrier(threads + 1)
     deadline = [0.0]
@@ -68,7 +80,8 @@ def hammer(request: Request, threads: int, seconds: float, pick: Callable[[int, 
             workspace_id, key = pick(index, n)
             began = time.perf_counter()
             try:
-                receipts[index].append((key, request(workspace_id, "copy", BRIEF, 1, None, key)))
+                receipt = request(workspace_id, "copy", BRIEF, 1, None, key)
+                answers[index].append(Answer(key, str(receipt.job.id), receipt.job.cost, receipt.duplicate))
                 answered[index].append(time.perf_counter())
             except Exception:  # noqa: BLE001 - refused or failed, the request is counted as an error and the caller goes on
                 errors[index] += 1
@@ -97,7 +110,7 @@ def hammer(request: Request, threads: int, seconds: float, pick: Callable[[int, 
         stalls=sum(gap > STALL_MS for gap in gaps),
         longest_stall_ms=max(gaps),
         errors=sum(errors),
-        receipts=[r for per_thread in receipts for r in per_thread],
+        answers=[a for per_thread in answers for a in per_thread],
     )
 
 
@@ -118,22 +131,22 @@ class Ledger:
         return self.jobs_answered == self.debits_recorded and self.balance == self.expected_balance >= 0 and not self.keys_with_two_jobs
 
 
-def ledger(app: Pressroom, workspace_id: UUID, initial: int, debits_before: int, receipts: list[tuple[str | None, JobReceipt]]) -> Ledger:
+def ledger(app: Pressroom, workspace_id: UUID, initial: int, debits_before: int, answers: list[Answer]) -> Ledger:
     """`debits_before`: the account's debits recorded before this run, which are not this run's."""
     events = list(app.events.get(CreditAccount.id_for(workspace_id)))
     debits = [e.amount for e in events if isinstance(e, CreditAccount.Debited)][debits_before:]
-    jobs = {r.job.id: r.job for _, r in receipts}
-    jobs_of_key: dict[str, set[UUID]] = {}
-    for key, receipt in receipts:
-        if key is not None:
-            jobs_of_key.setdefault(key, set()).add(receipt.job.id)
+    cost_of_job = {a.job_id: a.cost for a in answers}
+    jobs_of_key: dict[str, set[str]] = {}
+    for answer in answers:
+        if answer.key is not None:
+            jobs_of_key.setdefault(answer.key, set()).add(answer.job_id)
     return Ledger(
-        jobs_answered=len(jobs),
+        jobs_answered=len(cost_of_job),
         debits_recorded=len(debits),
         debited=sum(debits),
         balance=app.credit_account(workspace_id).balance,
-        expected_balance=initial - sum(job.cost for job in jobs.values()),
-        duplicates=sum(r.duplicate for _, r in receipts),
+        expected_balance=initial - sum(cost_of_job.values()),
+        duplicates=sum(a.duplicate for a in answers),
         keys_with_two_jobs=sum(len(ids) > 1 for ids in jobs_of_key.values()),
     )
 
@@ -295,12 +308,12 @@ def main(argv: list[str] | None = None) -> None:
             spread_result = compare(app, f"{args.threads} threads over {args.workspaces} workspaces", args.threads, args.seconds, spread)
 
             hot_alone = hammer(app.request_job_alone, args.threads, args.seconds, hot)
-            alone_ledger = ledger(app, hot_id, hot_initial, 0, hot_alone.receipts)
+            alone_ledger = ledger(app, hot_id, hot_initial, 0, hot_alone.answers)
             assert app.job_batcher is not None
             before = BatchStats(**vars(app.job_batcher.stats))
             # Fresh keys for the second run, so replays are of keys the same path claimed.
             hot_group = hammer(app.request_job, args.threads, args.seconds, lambda t, n: (hot_id, _fresh(hot(t, n)[1])))
-            group_ledger = ledger(app, hot_id, alone_ledger.balance, alone_ledger.debits_recorded, hot_group.receipts)
+            group_ledger = ledger(app, hot_id, alone_ledger.balance, alone_ledger.debits_recorded, hot_group.answers)
             hot_result = Scenario(
                 f"{args.threads} threads on one hot workspace",
                 hot_alone,
