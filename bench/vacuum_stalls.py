@@ -155,7 +155,8 @@ thread: sampling `pg_stat_activity` through them found no write waiting in Postg
 stall over 200 ms of a 150 s sampled run was a commit waiting while PostgreSQL created and synced a new WAL segment
 (`WalInitSync`) in a vacuum's burst of WAL; `min_wal_size` = {EMBEDDED_MIN_WAL_MB} MB (set here as `pressroom up` sets it)
 keeps segments for reuse instead. Full collections of what the process holds (the aggregate cache) still took
-100–150 ms each, about one every 15 s.
+100–150 ms each, about one every 15 s. The run above did not sample what the stalls that remain with the
+advisory lock waited on.
 """
 
 
