@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import NamedTuple
 from uuid import UUID
+
+import msgspec
 
 from adapters.bootstrap import Container
 from adapters.embedded import EmbeddedPostgres
@@ -34,10 +35,10 @@ STALL_MS = 200  # #8: no write may stall longer
 Request = Callable[..., JobReceipt]
 
 
-class Answer(NamedTuple):
+class Answer(msgspec.Struct, frozen=True, gc=False):
     """What a caller keeps of an answer: the key it asked with, and the job's id, cost and whether it was a replay.
-    Text and numbers only: a run keeps hundreds of thousands, and the answers themselves (jobs, events) would
-    give the garbage collector a heap to scan that grows with the run, pausing every thread ever longer."""
+    A run keeps hundreds of thousands: the answers themselves (jobs, events), or any object the garbage collector
+    tracks, would give its full collections a heap that grows with the run to scan, pausing every thread longer."""
 
     key: str | None
     job_id: str

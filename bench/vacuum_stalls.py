@@ -148,15 +148,15 @@ waits all of a vacuum that is never cancelled: an operator's, or an anti-wraparo
 orders writers the same way and conflicts with no table lock. Compare its slow requests with the baseline's: what
 vacuum adds with it is its share of the machine (its CPU and I/O), which PostgreSQL and the callers share.
 
-The process freezes its startup heap, as the API process does (`adapters/heap.py`), and the callers keep only the
-text of their answers. Before that, the longest stalls (0.5 s in the baseline, 2.6 s and 4.5 s in the longer
-phases after it, growing with the process's heap) were the garbage collector's full collections, which stop every
-thread: sampling `pg_stat_activity` through them found no write waiting in PostgreSQL. With the heap frozen, the one
-stall over 200 ms of a 150 s sampled run was a commit waiting while PostgreSQL created and synced a new WAL segment
-(`WalInitSync`) in a vacuum's burst of WAL; `min_wal_size` = {EMBEDDED_MIN_WAL_MB} MB (set here as `pressroom up` sets it)
-keeps segments for reuse instead. Full collections of what the process holds (the aggregate cache) still took
-100–150 ms each, about one every 15 s. The run above did not sample what the stalls that remain with the
-advisory lock waited on.
+The process freezes its startup heap, as the API process does (`adapters/heap.py`), and the callers keep their
+answers in objects the garbage collector does not track. Before that, the longest stalls (0.5 s in the baseline,
+2.6 s and 4.5 s in the longer phases after it, growing with the process's heap) were the garbage collector's full
+collections, which stop every thread: sampling `pg_stat_activity` through them found no write waiting in
+PostgreSQL. Sampled runs of 150 s with the advisory lock and vacuum then found, one fix at a time: a commit waiting
+while PostgreSQL created and synced a new WAL segment (`WalInitSync`) in a vacuum's burst of WAL, which
+`min_wal_size` = {EMBEDDED_MIN_WAL_MB} MB (set here as `pressroom up` sets it) prevents by keeping segments for reuse;
+a 200 ms full collection of the callers' answers, which were still tracked; and 285 ms of commits waiting to write
+WAL (`WALWrite`) while the checkpointer synced data files (`DataFileSync`) to the same disk, which is the machine's.
 """
 
 
