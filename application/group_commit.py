@@ -70,6 +70,7 @@ class BatchStats:
     requests: int = 0
     conflicts: int = 0
     one_at_a_time: int = 0
+    busy: int = 0  # requests refused at once: the queue, or the workspace's share of it, was full
 
 
 class WorkspaceQueues:
@@ -189,9 +190,13 @@ class JobRequestBatcher:
         # Running from the start: an answer nobody waits for any more (a caller gone) cannot cancel the command.
         pending.answer.set_running_or_notify_cancel()
         with self._ready:
-            if self._closed:
-                raise Busy("This server is shutting down; send the request again.")
-            self._queue.put(pending)
+            try:
+                if self._closed:
+                    raise Busy("This server is shutting down; send the request again.")
+                self._queue.put(pending)
+            except Busy:
+                self.stats.busy += 1
+                raise
             if self._autostart:
                 self._start_locked()
             self._ready.notify()
@@ -205,6 +210,11 @@ class JobRequestBatcher:
         if self._writer is None:
             self._writer = threading.Thread(target=self._run, name="job-request-writer", daemon=True)
             self._writer.start()
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the writer, not yet in a batch."""
+        return len(self._queue)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stops taking requests, answers those already queued, and stops the writer."""

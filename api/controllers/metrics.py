@@ -11,11 +11,12 @@ from litestar import Controller, Response, get
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from adapters import heartbeats
 from adapters.bootstrap import Container
+from application.group_commit import JobRequestBatcher
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("pressroom_http_requests", "HTTP requests answered", ["method", "status"], registry=REGISTRY)
@@ -28,7 +29,7 @@ class SystemCollector(Collector):
     def __init__(self, container: Container) -> None:
         self.container = container
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily("pressroom_jobs", "Generation jobs by type and status", labels=["type", "status"])
         with self.container.pool.connection() as conn:
             for job_type, status, count in conn.execute("SELECT type, status, count(*) FROM jobs GROUP BY type, status"):
@@ -46,6 +47,24 @@ class SystemCollector(Collector):
         for kind, count in counts.items():
             alive.add_metric([kind], count)
         yield alive
+        yield from group_commit_metrics(self.container.app.job_batcher)
+
+
+def group_commit_metrics(batcher: JobRequestBatcher | None) -> Iterator[Metric]:
+    """This API process's group-commit writer: a rising share of conflicts means requests are not routed by
+    workspace; batches redone one at a time, or busy answers, mean the writer cannot keep up."""
+    if batcher is None:
+        return
+    stats = batcher.stats
+    for name, value, help_text in (
+        ("batches", stats.batches, "Batches of job requests the writer saved"),
+        ("requests", stats.requests, "Job requests the writer took into batches"),
+        ("conflicts", stats.conflicts, "Batches applied again after another writer changed what they loaded"),
+        ("one_at_a_time", stats.one_at_a_time, "Batches redone one request per transaction after a failed save"),
+        ("busy", stats.busy, "Job requests answered 503 busy at once: the queue, or the workspace's share of it, was full"),
+    ):
+        yield CounterMetricFamily(f"pressroom_group_commit_{name}", help_text, value=value)
+    yield GaugeMetricFamily("pressroom_group_commit_waiting", "Job requests waiting for the writer", value=batcher.waiting)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:

@@ -137,3 +137,11 @@ def test_metrics_count_jobs_by_status_and_show_projection_lag(system: System) ->
     assert 'pressroom_projection_lag_events{projection="jobs"}' in text
     assert 'pressroom_http_requests_total{method="POST",status="200"}' in text
     assert 'pressroom_processes_alive{kind="worker"} 1.0' in text
+    batches, requests = (sample(text, f"pressroom_group_commit_{name}_total") for name in ("batches", "requests"))
+    assert 1 <= batches <= requests and sample(text, "pressroom_group_commit_busy_total") == 0.0
+    assert sample(text, "pressroom_group_commit_waiting") == 0.0
+
+
+def sample(text: str, name: str) -> float:
+    """The value of an unlabelled metric in Prometheus' text format."""
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))

@@ -212,6 +212,7 @@ def test_a_workspace_that_floods_the_queue_is_answered_busy_while_another_still_
         with pytest.raises(Busy, match="this workspace"):
             batcher.submit(flooding, "copy", BRIEF, 1)
         quiet = batcher.submit(other, "copy", BRIEF, 1)
+        assert batcher.waiting == 4 and batcher.stats.busy == 1
         batcher.start()
         assert [a.result(timeout=30).credits_remaining for a in taken] == [49, 48, 47]
         assert quiet.result(timeout=30).credits_remaining == 49
