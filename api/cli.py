@@ -55,10 +55,10 @@ def run_service(kind: str, settings: Settings) -> None:
 
         from api.app import create_app
 
-        # No proxy headers: Pressroom reads neither the client's address nor the scheme (PRESSROOM_PUBLIC_URL says how
-        # clients reach it), and checking whether each request came from a trusted proxy cost a twentieth of a request.
         app = create_app(settings)
         freeze_startup_heap()
+        # No proxy headers: Pressroom reads neither the client's address nor the scheme (PRESSROOM_PUBLIC_URL says how
+        # clients reach it), and checking whether each request came from a trusted proxy cost a twentieth of a request.
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
         return
     # Background processes need few connections; the API's pool is sized by PRESSROOM_DB_POOL_SIZE.

@@ -37,6 +37,10 @@ STATUS_OF: dict[type[Exception], int] = {
     DomainError: 422,
 }
 
+# Errors a client should simply send again, and after how many seconds: the writer works through a full queue
+# within about a second.
+RETRY_AFTER_SECONDS: dict[type[Exception], int] = {Busy: 1}
+
 
 class RequestInvalid(Exception):
     """The request is malformed: each error names the path of what is wrong."""
@@ -87,9 +91,8 @@ def _title(code: str) -> str:
 def domain_error(_: Request[Any, Any, Any], error: DomainError) -> Response[bytes]:
     status = next(status for cls, status in STATUS_OF.items() if isinstance(error, cls))
     response = problem(status, error.code, _title(error.code), error.detail, **error.extra())
-    if isinstance(error, Busy):
-        # The writer works through a full queue within about a second: a client that waits that long gets in.
-        response.headers["Retry-After"] = "1"
+    if (seconds := RETRY_AFTER_SECONDS.get(type(error))) is not None:
+        response.headers["Retry-After"] = str(seconds)
     return response
 
 
