@@ -20,7 +20,7 @@ from adapters.advisory_locks import AdvisoryLocks
 from adapters.consumers import ConsumerLoop, run_in_thread
 from adapters.copy_local import LocalCopyProvider
 from adapters.event_batches import events_after_for
-from adapters.eventstore import SystemClock, open_application
+from adapters.eventstore import EventLogRecorder, SystemClock, open_application
 from adapters.generation_worker import GenerationWorker
 from adapters.integration_events import all_topics, dead_letter_topic, topic_for
 from adapters.kafka import consumer, create_topics, producer
@@ -101,6 +101,8 @@ class Container:
             )
             app.events_after = events_after_for(app.recorder)
             if self.settings.group_commit:
+                if isinstance(app.recorder, EventLogRecorder):
+                    self._parts["grouped_inserts"] = app.recorder.group_inserts()
                 app.job_batcher = JobRequestBatcher(
                     app,
                     max_batch=self.settings.group_commit_max_batch,
@@ -171,7 +173,7 @@ class Container:
         return [ProjectionView(self.datastore, read_model, self.app.name) for read_model in READ_MODELS]
 
     def close(self) -> None:
-        for name in ("event_notifier", "app", "pool", "datastore"):
+        for name in ("event_notifier", "grouped_inserts", "app", "pool", "datastore"):
             if name in self._parts:
                 self._parts[name].close()
 

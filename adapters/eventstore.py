@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from adapters.grouped_inserts import DEFAULT_MAX_EVENTS, GroupedInserts
 from application.ports import Clock, MediaStore
 from application.pressroom import Pressroom
 from domain.pricing import Pricing
@@ -52,7 +53,8 @@ def eventstore_env(database_url: str, *, pool_size: int = 10, create_tables: boo
 class EventLogRecorder(PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL application recorder, inserting a transaction's events as four plain arrays:
     psycopg sends those in binary, in C, where it writes the library's array of a composite type out as text,
-    in Python, which cost a tenth of the API process's time under load. Its table is never truncated by vacuum."""
+    in Python, which cost a tenth of the API process's time under load. Its table is never truncated by vacuum.
+    Once `group_inserts` is called, concurrent commands' inserts share transactions (adapters/grouped_inserts.py)."""
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -65,6 +67,19 @@ class EventLogRecorder(PostgresApplicationRecorder):
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
         ).format(Identifier(datastore.schema), Identifier(self.events_table_name), SQL(datastore.originator_id_type))
+        self.groups: GroupedInserts | None = None
+
+    def group_inserts(self, max_events: int = DEFAULT_MAX_EVENTS) -> GroupedInserts:
+        if self.groups is None:
+            self.groups = GroupedInserts(super().insert_events, max_events=max_events)
+        return self.groups
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        # An insert that carries more than its events (a process application's tracking record) keeps the library's path.
+        if self.groups is None or not stored_events or any(value is not None for value in kwargs.values()):
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        return self.groups.insert(stored_events)
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._lock_table(curs)

@@ -16,6 +16,8 @@ from prometheus_client.registry import Collector
 
 from adapters import heartbeats
 from adapters.bootstrap import Container
+from adapters.eventstore import EventLogRecorder
+from adapters.grouped_inserts import GroupedInserts
 from application.group_commit import JobRequestBatcher
 
 REGISTRY = CollectorRegistry()
@@ -48,6 +50,8 @@ class SystemCollector(Collector):
             alive.add_metric([kind], count)
         yield alive
         yield from group_commit_metrics(self.container.app.job_batcher)
+        recorder = self.container.app.recorder
+        yield from grouped_insert_metrics(recorder.groups if isinstance(recorder, EventLogRecorder) else None)
 
 
 def group_commit_metrics(batcher: JobRequestBatcher | None) -> Iterator[Metric]:
@@ -65,6 +69,21 @@ def group_commit_metrics(batcher: JobRequestBatcher | None) -> Iterator[Metric]:
     ):
         yield CounterMetricFamily(f"pressroom_group_commit_{name}", help_text, value=value)
     yield GaugeMetricFamily("pressroom_group_commit_waiting", "Job requests waiting for the writer", value=batcher.waiting)
+
+
+def grouped_insert_metrics(groups: GroupedInserts | None) -> Iterator[Metric]:
+    """This API process's event log writer, which commits concurrent commands' inserts together (job
+    requests arrive as one insert per batch): groups split often mean commands collide on the same aggregates."""
+    if groups is None:
+        return
+    stats = groups.stats
+    for name, value, help_text in (
+        ("groups", stats.groups, "Groups of commands' inserts the event log writer wrote, each in one transaction"),
+        ("inserts", stats.inserts, "Commands' inserts the event log writer took into groups"),
+        ("split", stats.split, "Groups whose transaction failed, their commands then written one by one"),
+    ):
+        yield CounterMetricFamily(f"pressroom_event_log_{name}", help_text, value=value)
+    yield GaugeMetricFamily("pressroom_event_log_waiting", "Commands' inserts waiting for the event log writer", value=groups.waiting)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:

@@ -140,6 +140,8 @@ def test_metrics_count_jobs_by_status_and_show_projection_lag(system: System) ->
     batches, requests = (sample(text, f"pressroom_group_commit_{name}_total") for name in ("batches", "requests"))
     assert 1 <= batches <= requests and sample(text, "pressroom_group_commit_busy_total") == 0.0
     assert sample(text, "pressroom_group_commit_waiting") == 0.0
+    groups, inserts = (sample(text, f"pressroom_event_log_{name}_total") for name in ("groups", "inserts"))
+    assert 1 <= groups <= inserts and sample(text, "pressroom_event_log_waiting") == 0.0
 
 
 def sample(text: str, name: str) -> float:

@@ -1,0 +1,124 @@
+"""Group commit for every command: what concurrent commands save to the event log (a worker's handler threads
+starting and completing jobs, the API's threads, a publisher's posts) is written by one thread, several
+commands' events in one transaction, so they share one wait for the writers' lock and one commit instead of
+queueing on them one by one.
+
+Each command still gets its own answer. Its events are committed whole or not at all, and it is answered
+only once they are: a command is never told it saved what was not written. When a group's transaction fails
+(most often because one command lost a race for an aggregate version, sometimes to another command of the
+same group), nothing of it was written, and each command is written again alone, so only the command that
+conflicted or failed sees the error, as it would have without grouping."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from eventsourcing.persistence import StoredEvent
+
+# A group stays far below the ~1,000-event inserts that hung psycopg's pipeline; a bigger command is written alone.
+DEFAULT_MAX_EVENTS = 256
+
+Insert = Callable[[Sequence[StoredEvent]], Sequence[int] | None]
+
+
+@dataclass(eq=False)
+class _Waiting:
+    stored_events: Sequence[StoredEvent]
+    answer: Future[Sequence[int] | None] = field(default_factory=Future)
+
+
+@dataclass
+class GroupStats:
+    groups: int = 0  # groups the writer took from the queue
+    inserts: int = 0  # commands' inserts written in them
+    split: int = 0  # groups whose transaction failed, their commands then written one by one
+
+
+class GroupedInserts:
+    """Takes `insert` calls from any number of threads and answers each once its events are committed."""
+
+    def __init__(self, insert: Insert, *, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+        self._insert = insert
+        self.max_events = max_events
+        self.stats = GroupStats()
+        self._waiting: deque[_Waiting] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._writer: threading.Thread | None = None
+
+    def insert(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
+        waiting = _Waiting(stored_events)
+        with self._ready:
+            # Once closed, and in the writer itself, there is no one else to wait for.
+            direct = self._closed or threading.current_thread() is self._writer
+            if not direct:
+                self._waiting.append(waiting)
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._run, name="event-log-writer", daemon=True)
+                    self._writer.start()
+                self._ready.notify()
+        if direct:
+            return self._insert(stored_events)
+        return waiting.answer.result()
+
+    @property
+    def waiting(self) -> int:
+        """Inserts queued for the writer, not yet in a group."""
+        return len(self._waiting)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Writes what is already waiting, then lets later inserts write for themselves."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if not self._waiting:
+                    return
+                group = self._take()
+            try:
+                self._write(group)
+            except BaseException as error:  # noqa: BLE001 - whatever happened, nobody may be left waiting
+                for waiting in group:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+
+    def _take(self) -> list[_Waiting]:
+        group = [self._waiting.popleft()]
+        events = len(group[0].stored_events)
+        while self._waiting and events + len(self._waiting[0].stored_events) <= self.max_events:
+            events += len(self._waiting[0].stored_events)
+            group.append(self._waiting.popleft())
+        return group
+
+    def _write(self, group: list[_Waiting]) -> None:
+        self.stats.groups += 1
+        self.stats.inserts += len(group)
+        if len(group) > 1:
+            try:
+                ids = self._insert([event for waiting in group for event in waiting.stored_events])
+            except Exception:  # noqa: BLE001 - nothing was written; whose failure it was is found below, alone
+                self.stats.split += 1
+            else:
+                start = 0
+                for waiting in group:
+                    end = start + len(waiting.stored_events)
+                    waiting.answer.set_result(None if ids is None else ids[start:end])
+                    start = end
+                return
+        for waiting in group:
+            try:
+                waiting.answer.set_result(self._insert(waiting.stored_events))
+            except Exception as error:  # noqa: BLE001 - the command's own failure, answered to it alone
+                waiting.answer.set_exception(error)
