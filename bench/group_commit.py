@@ -250,9 +250,10 @@ def render(threads: int, workspaces: int, seconds: float, spread: Scenario, hot:
 Command: `make bench`, which also runs `python -m bench.group_commit --threads {threads} --workspaces {workspaces}
 --seconds {seconds:g}` (in-process, on its own embedded PostgreSQL with fsync on: `Pressroom.request_job` for a copy
 job from {threads} threads, no HTTP, no workers). Each row runs one command per transaction
-(`request_job_alone`) and then group commit (`request_job` through `JobRequestBatcher`: one writer thread
-applies up to 64 queued requests to the accounts, keys and jobs in memory and saves them in one `save()`),
-{seconds:g} s each, against the same database in the same process. Machine: {host}.
+(`request_job_alone` of a Pressroom built with `group_commit=False`, so its inserts are not grouped either)
+and then group commit (`request_job` through `JobRequestBatcher`: one writer thread applies up to 64 queued
+requests to the accounts, keys and jobs in memory and saves them in one `save()`), {seconds:g} s each,
+against the same database in the same process. Machine: {host}.
 
 | load | one command per transaction | group commit | ratio | group commit: requests per batch / conflicts / batches redone one at a time |
 | --- | --- | --- | --- | --- |
