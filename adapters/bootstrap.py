@@ -430,6 +430,7 @@ class Container:
             dispatcher.handle,
             dead_letters=producer(self.kafka_bootstrap),
             dead_letter_topic=dead_letter_topic(namespace),
+            handle_batch=dispatcher.handle_batch,
         )
         try:
             self._run_with_heartbeat("webhooks", stop, loop.run, dispatcher.run)

@@ -30,7 +30,12 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
 
 class ConsumerLoop:
     """Handles each poll's records concurrently (a slow provider does not serialise the worker),
-    then commits the offsets once every record of the poll is settled."""
+    then commits the offsets once every record of the poll is settled.
+
+    With `handle_batch`, a poll is first handled in one call, for consumers whose work per record is a
+    lookup and a write that many records can share; if that call raises, or a record cannot be read,
+    each record goes through `handle` on its own, retried and dead-lettered as usual, so `handle_batch`
+    must be safe to run again (what it did is done again, or not at all)."""
 
     def __init__(
         self,
@@ -41,9 +46,11 @@ class ConsumerLoop:
         dead_letter_topic: str,
         concurrency: int = 8,
         on_idle: Callable[[], None] | None = None,
+        handle_batch: Callable[[list[Envelope]], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.handle = handle
+        self.handle_batch = handle_batch
         self.dead_letters = dead_letters
         self.dead_letter_topic = dead_letter_topic
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="handler")
@@ -55,7 +62,8 @@ class ConsumerLoop:
                 polled = self.consumer.poll(timeout_ms=500, max_records=self.executor._max_workers * 4)
                 records = [record for batch in polled.values() for record in batch]
                 if records:
-                    list(self.executor.map(self._settle, records))
+                    if not self._settle_together(records):
+                        list(self.executor.map(self._settle, records))
                     self.consumer.commit()
                 if self.on_idle is not None:
                     self.on_idle()
@@ -63,6 +71,17 @@ class ConsumerLoop:
             self.executor.shutdown(wait=True)
             # Offsets are committed after each poll's records settle; nothing is left to commit here.
             self.consumer.close(autocommit=False)
+
+    def _settle_together(self, records: list[ConsumerRecord]) -> bool:
+        """True when `handle_batch` handled every record of the poll; False leaves them to be settled one by one."""
+        if self.handle_batch is None:
+            return False
+        try:
+            self.handle_batch([msgspec.json.decode(record.value, type=Envelope) for record in records])
+        except Exception as error:  # noqa: BLE001 - each record is then handled, retried or dead-lettered alone
+            log.warning("batch_handler_failed", records=len(records), error=repr(error))
+            return False
+        return True
 
     def _settle(self, record: ConsumerRecord) -> None:
         error: BaseException | None = None

@@ -25,11 +25,12 @@ from adapters.webhook_deliveries import DeliveryQueue, Due
 from application.integration_events import Envelope
 from application.ports import Clock, ProviderError
 from domain.webhook import subscribes_to
-from projections.webhooks import live_webhooks
+from projections.webhooks import live_webhooks, live_webhooks_of
 
 log = structlog.get_logger()
 
 SIGNATURE_HEADER = "Pressroom-Signature"
+REPLAY_REQUESTED = "webhook.replay_requested"
 ERROR_LIMIT = 300
 
 
@@ -71,16 +72,24 @@ class WebhookDispatcher:
     # The Kafka side: queue, never send, so a slow receiver cannot hold up the consumer group.
 
     def handle(self, envelope: Envelope) -> None:
+        self.handle_batch([envelope])
+
+    def handle_batch(self, envelopes: list[Envelope]) -> None:
+        """Queues a poll's events with one read of the live webhooks of the workspaces they belong to, so an
+        event no webhook subscribes to costs no query. Queuing an event twice queues it once."""
         now = self.clock.now()
-        if envelope.type == "webhook.replay_requested":
-            queued = self._queue_replay(envelope, now)
-        else:
+        live = live_webhooks_of(self.pool, {e.workspace_id for e in envelopes if e.type != REPLAY_REQUESTED})
+        queued = 0
+        for envelope in envelopes:
+            if envelope.type == REPLAY_REQUESTED:
+                queued += self._queue_replay(envelope, now)
+                continue
             targets = [
                 w.id
-                for w in live_webhooks(self.pool, envelope.workspace_id)
+                for w in live.get(envelope.workspace_id, ())
                 if w.created_at <= envelope.occurred_at and subscribes_to(tuple(w.events), envelope.type)
             ]
-            queued = self.queue.enqueue(targets, envelope, now)
+            queued += self.queue.enqueue(targets, envelope, now)
         if queued:
             self._wake.set()
 
