@@ -299,7 +299,8 @@ How to read it: wrk, the API process, the projections process and PostgreSQL sha
 absolute figures say as much about the machine as about Pressroom: compare the ratios, measured in the same run. The
 API process is one Python process: its request handling and the group-commit writer share one GIL. In the last row
 the generation worker, the relay, the webhooks and the other consumers run too, and the work each job causes
-downstream takes the cores from the API.
+downstream takes the cores from the API; with group commit, each of those processes also writes its concurrent
+commands' events together (`adapters/grouped_inserts.py`).
 """
 
 
