@@ -75,8 +75,8 @@ class WebhookDispatcher:
         self.handle_batch([envelope])
 
     def handle_batch(self, envelopes: list[Envelope]) -> None:
-        """Queues a poll's events with one read of the live webhooks of the workspaces they belong to, so an
-        event no webhook subscribes to costs no query. Queuing an event twice queues it once."""
+        """Queues a poll's events with one read of the live webhooks of the workspaces they belong to, rather
+        than one per event; an event no webhook subscribes to writes nothing. Queuing an event twice queues it once."""
         now = self.clock.now()
         live = live_webhooks_of(self.pool, {e.workspace_id for e in envelopes if e.type != REPLAY_REQUESTED})
         queued = 0

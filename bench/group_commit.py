@@ -275,8 +275,9 @@ the save. With 32 callers the batches alternate between two halves of the caller
 hot workspace gets the most from it: one command per transaction serialises every request on the account's
 lock, while a batch debits one in-memory account many times. The absolute figures are depressed by the
 machine's load (see the load average above; other benches were running): compare the ratios. Over HTTP
-see the first section (`bench.write_path`). Not yet done for #8: overlapping one batch's save with the next
-batch's work, and group commit for the other commands.
+see the first section (`bench.write_path`). Other commands are group-committed where their events are written
+(`adapters/grouped_inserts.py`), which this bench does not exercise. Not yet done for #8: overlapping one batch's
+save with the next batch's work.
 """
 
 
