@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from eventsourcing.persistence import StoredEvent
 
+from application.single_writer import SingleWriter
+
 # A group stays far below the ~1,000-event inserts that hung psycopg's pipeline; a bigger command is written alone.
 DEFAULT_MAX_EVENTS = 256
 
@@ -38,17 +40,15 @@ class GroupStats:
     split: int = 0  # groups whose transaction failed, their commands then written one by one
 
 
-class GroupedInserts:
+class GroupedInserts(SingleWriter[_Waiting]):
     """Takes `insert` calls from any number of threads and answers each once its events are committed."""
 
     def __init__(self, insert: Insert, *, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+        super().__init__("event-log-writer")
         self._insert = insert
         self.max_events = max_events
         self.stats = GroupStats()
         self._waiting: deque[_Waiting] = deque()
-        self._ready = threading.Condition()
-        self._closed = False
-        self._writer: threading.Thread | None = None
 
     def insert(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
         waiting = _Waiting(stored_events)
@@ -57,42 +57,20 @@ class GroupedInserts:
             direct = self._closed or threading.current_thread() is self._writer
             if not direct:
                 self._waiting.append(waiting)
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._run, name="event-log-writer", daemon=True)
-                    self._writer.start()
+                self._start_locked()
                 self._ready.notify()
         if direct:
             return self._insert(stored_events)
         return waiting.answer.result()
 
-    @property
-    def waiting(self) -> int:
-        """Inserts queued for the writer, not yet in a group."""
+    # The writer; once closed, it writes what is already waiting, and later inserts write for themselves.
+
+    def _count(self) -> int:
         return len(self._waiting)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Writes what is already waiting, then lets later inserts write for themselves."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
-            writer = self._writer
-        if writer is not None:
-            writer.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._waiting and not self._closed:
-                    self._ready.wait()
-                if not self._waiting:
-                    return
-                group = self._take()
-            try:
-                self._write(group)
-            except BaseException as error:  # noqa: BLE001 - whatever happened, nobody may be left waiting
-                for waiting in group:
-                    if not waiting.answer.done():
-                        waiting.answer.set_exception(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+    def _fail(self, item: _Waiting, error: Exception) -> None:
+        if not item.answer.done():
+            item.answer.set_exception(error)
 
     def _take(self) -> list[_Waiting]:
         group = [self._waiting.popleft()]

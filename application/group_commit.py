@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
@@ -25,6 +24,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from application.metadata import META_FIELD, current_metadata, metadata
 from application.pressroom import JobReceipt, Pressroom, charge_job, fingerprint_of, replay
+from application.single_writer import SingleWriter
 from domain.credit_account import CreditAccount
 from domain.errors import DomainError
 from domain.generation_job import GenerationJob
@@ -132,7 +132,7 @@ class _Applied:
         return [*touched, *self.jobs.values()]
 
 
-class JobRequestBatcher:
+class JobRequestBatcher(SingleWriter[PendingRequest]):
     """Takes `request_job` calls from any number of threads; one writer thread answers them in batches.
 
     Every caller gets exactly one answer: its receipt once the batch that holds it committed, or the error
@@ -151,6 +151,7 @@ class JobRequestBatcher:
         max_cached_accounts: int = DEFAULT_MAX_CACHED_ACCOUNTS,
         autostart: bool = True,
     ) -> None:
+        super().__init__("job-request-writer")
         self.app = app
         # Only the writer thread touches these accounts.
         self._accounts: OrderedDict[UUID, CreditAccount] = OrderedDict()
@@ -159,10 +160,7 @@ class JobRequestBatcher:
         self.max_conflict_retries = max_conflict_retries
         self.stats = BatchStats()
         self._queue = WorkspaceQueues(max_queue, max_queue_per_workspace)
-        self._ready = threading.Condition()
-        self._closed = False
         self._autostart = autostart
-        self._writer: threading.Thread | None = None
 
     # Callers
 
@@ -206,46 +204,27 @@ class JobRequestBatcher:
         with self._ready:
             self._start_locked()
 
-    def _start_locked(self) -> None:
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._run, name="job-request-writer", daemon=True)
-            self._writer.start()
-
-    @property
-    def waiting(self) -> int:
-        """Requests queued for the writer, not yet in a batch."""
-        return len(self._queue)
-
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 30.0) -> bool:
         """Stops taking requests, answers those already queued, and stops the writer."""
+        stopped = super().close(timeout)
         with self._ready:
-            self._closed = True
-            self._ready.notify_all()
-            writer = self._writer
-        if writer is not None:
-            writer.join(timeout)
-        with self._ready:
-            left = self._queue.take(len(self._queue)) if writer is None or not writer.is_alive() else []
+            left = self._queue.take(len(self._queue)) if stopped else []
         for pending in left:
             _answer(pending, Busy("This server is shutting down; send the request again."))
+        return stopped
 
     # The writer
 
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._closed:
-                    self._ready.wait()
-                if not self._queue:
-                    return
-                batch = self._queue.take(self.max_batch)
-            try:
-                self._commit(batch)
-            except BaseException as error:  # noqa: BLE001 - whatever happened, nobody may be left waiting
-                for pending in batch:
-                    _answer(pending, error if isinstance(error, Exception) else RuntimeError(repr(error)))
+    def _count(self) -> int:
+        return len(self._queue)
 
-    def _commit(self, batch: list[PendingRequest]) -> None:
+    def _take(self) -> list[PendingRequest]:
+        return self._queue.take(self.max_batch)
+
+    def _fail(self, item: PendingRequest, error: Exception) -> None:
+        _answer(item, error)
+
+    def _write(self, batch: list[PendingRequest]) -> None:
         self.stats.batches += 1
         self.stats.requests += len(batch)
         for attempt in range(self.max_conflict_retries):

@@ -4,8 +4,9 @@ this API process's request counts and latencies."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.enums import ScopeType
@@ -19,6 +20,7 @@ from adapters.bootstrap import Container
 from adapters.eventstore import EventLogRecorder
 from adapters.grouped_inserts import GroupedInserts
 from application.group_commit import JobRequestBatcher
+from application.single_writer import SingleWriter
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("pressroom_http_requests", "HTTP requests answered", ["method", "status"], registry=REGISTRY)
@@ -60,15 +62,14 @@ def group_commit_metrics(batcher: JobRequestBatcher | None) -> Iterator[Metric]:
     if batcher is None:
         return
     stats = batcher.stats
-    for name, value, help_text in (
+    counters = (
         ("batches", stats.batches, "Batches of job requests the writer saved"),
         ("requests", stats.requests, "Job requests the writer took into batches"),
         ("conflicts", stats.conflicts, "Batches applied again after another writer changed what they loaded"),
         ("one_at_a_time", stats.one_at_a_time, "Batches redone one request per transaction after a failed save"),
         ("busy", stats.busy, "Job requests answered 503 busy at once: the queue, or the workspace's share of it, was full"),
-    ):
-        yield CounterMetricFamily(f"pressroom_group_commit_{name}", help_text, value=value)
-    yield GaugeMetricFamily("pressroom_group_commit_waiting", "Job requests waiting for the writer", value=batcher.waiting)
+    )
+    yield from writer_metrics("pressroom_group_commit", counters, batcher, "Job requests waiting for the writer")
 
 
 def grouped_insert_metrics(groups: GroupedInserts | None) -> Iterator[Metric]:
@@ -77,13 +78,18 @@ def grouped_insert_metrics(groups: GroupedInserts | None) -> Iterator[Metric]:
     if groups is None:
         return
     stats = groups.stats
-    for name, value, help_text in (
+    counters = (
         ("groups", stats.groups, "Groups of commands' inserts the event log writer wrote, each in one transaction"),
         ("inserts", stats.inserts, "Commands' inserts the event log writer took into groups"),
         ("split", stats.split, "Groups whose transaction failed, their commands then written one by one"),
-    ):
-        yield CounterMetricFamily(f"pressroom_event_log_{name}", help_text, value=value)
-    yield GaugeMetricFamily("pressroom_event_log_waiting", "Commands' inserts waiting for the event log writer", value=groups.waiting)
+    )
+    yield from writer_metrics("pressroom_event_log", counters, groups, "Commands' inserts waiting for the event log writer")
+
+
+def writer_metrics(prefix: str, counters: Iterable[tuple[str, int, str]], writer: SingleWriter[Any], waiting: str) -> Iterator[Metric]:
+    for name, value, help_text in counters:
+        yield CounterMetricFamily(f"{prefix}_{name}", help_text, value=value)
+    yield GaugeMetricFamily(f"{prefix}_waiting", waiting, value=writer.waiting)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:

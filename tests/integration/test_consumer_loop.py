@@ -22,7 +22,7 @@ def envelope(workspace_id: UUID, event_type: str = "job.completed", occurred_at:
     return Envelope(
         id=uuid4(),
         type=event_type,
-        aggregate_type=event_type.split(".")[0],
+        aggregate_type=event_type.split(".", maxsplit=1)[0],
         aggregate_id=uuid4(),
         version=1,
         workspace_id=workspace_id,
