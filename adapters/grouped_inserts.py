@@ -35,9 +35,11 @@ class _Waiting:
 
 @dataclass
 class GroupStats:
-    groups: int = 0  # groups the writer took from the queue
-    inserts: int = 0  # commands' inserts written in them
-    split: int = 0  # groups whose transaction failed, their commands then written one by one
+    """What the writer has done since the process started; each count's help is what /metrics says of it."""
+
+    groups: int = field(default=0, metadata={"help": "Groups of commands' inserts the event log writer wrote, each in one transaction"})
+    inserts: int = field(default=0, metadata={"help": "Commands' inserts the event log writer took into groups"})
+    split: int = field(default=0, metadata={"help": "Groups whose transaction failed, their commands then written one by one"})
 
 
 class GroupedInserts(SingleWriter[_Waiting]):

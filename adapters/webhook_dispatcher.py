@@ -25,7 +25,7 @@ from adapters.webhook_deliveries import DeliveryQueue, Due
 from application.integration_events import Envelope
 from application.ports import Clock, ProviderError
 from domain.webhook import subscribes_to
-from projections.webhooks import live_webhooks, live_webhooks_of
+from projections.webhooks import WebhookRow, live_webhooks_of
 
 log = structlog.get_logger()
 
@@ -78,23 +78,20 @@ class WebhookDispatcher:
         """Queues a poll's events with one read of the live webhooks of the workspaces they belong to, rather
         than one per event; an event no webhook subscribes to writes nothing. Queuing an event twice queues it once."""
         now = self.clock.now()
-        live = live_webhooks_of(self.pool, {e.workspace_id for e in envelopes if e.type != REPLAY_REQUESTED})
+        live = live_webhooks_of(self.pool, {e.workspace_id for e in envelopes})
         queued = 0
         for envelope in envelopes:
+            webhooks = live.get(envelope.workspace_id, [])
             if envelope.type == REPLAY_REQUESTED:
-                queued += self._queue_replay(envelope, now)
+                queued += self._queue_replay(envelope, webhooks, now)
                 continue
-            targets = [
-                w.id
-                for w in live.get(envelope.workspace_id, ())
-                if w.created_at <= envelope.occurred_at and subscribes_to(tuple(w.events), envelope.type)
-            ]
+            targets = [w.id for w in webhooks if w.created_at <= envelope.occurred_at and subscribes_to(tuple(w.events), envelope.type)]
             queued += self.queue.enqueue(targets, envelope, now)
         if queued:
             self._wake.set()
 
-    def _queue_replay(self, envelope: Envelope, now: datetime) -> int:
-        webhook = next((w for w in live_webhooks(self.pool, envelope.workspace_id) if w.id == envelope.aggregate_id), None)
+    def _queue_replay(self, envelope: Envelope, live: list[WebhookRow], now: datetime) -> int:
+        webhook = next((w for w in live if w.id == envelope.aggregate_id), None)
         if webhook is None:
             return 0
         queued = self.queue.enqueue_replay(

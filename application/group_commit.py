@@ -66,11 +66,15 @@ class PendingRequest:
 
 @dataclass
 class BatchStats:
-    batches: int = 0
-    requests: int = 0
-    conflicts: int = 0
-    one_at_a_time: int = 0
-    busy: int = 0  # requests refused at once: the queue, or the workspace's share of it, was full
+    """What the writer has done since the process started; each count's help is what /metrics says of it."""
+
+    batches: int = field(default=0, metadata={"help": "Batches of job requests the writer saved"})
+    requests: int = field(default=0, metadata={"help": "Job requests the writer took into batches"})
+    conflicts: int = field(default=0, metadata={"help": "Batches applied again after another writer changed what they loaded"})
+    one_at_a_time: int = field(default=0, metadata={"help": "Batches redone one request per transaction after a failed save"})
+    busy: int = field(
+        default=0, metadata={"help": "Job requests answered 503 busy at once: the queue, or the workspace's share of it, was full"}
+    )
 
 
 class WorkspaceQueues:

@@ -3,10 +3,11 @@ this API process's request counts and latencies."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from litestar import Controller, Response, get
 from litestar.enums import ScopeType
@@ -18,9 +19,9 @@ from prometheus_client.registry import Collector
 from adapters import heartbeats
 from adapters.bootstrap import Container
 from adapters.eventstore import EventLogRecorder
-from adapters.grouped_inserts import GroupedInserts
-from application.group_commit import JobRequestBatcher
-from application.single_writer import SingleWriter
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("pressroom_http_requests", "HTTP requests answered", ["method", "status"], registry=REGISTRY)
@@ -51,45 +52,21 @@ class SystemCollector(Collector):
         for kind, count in counts.items():
             alive.add_metric([kind], count)
         yield alive
-        yield from group_commit_metrics(self.container.app.job_batcher)
+        # This API process's two writers (docs/SCALING.md, "What to watch", says what their counts mean).
+        batcher = self.container.app.job_batcher
+        if batcher is not None:
+            yield from writer_metrics("pressroom_group_commit", batcher.stats, batcher.waiting, "Job requests waiting for the writer")
         recorder = self.container.app.recorder
-        yield from grouped_insert_metrics(recorder.groups if isinstance(recorder, EventLogRecorder) else None)
+        if isinstance(recorder, EventLogRecorder) and recorder.groups is not None:
+            groups, waiting_help = recorder.groups, "Commands' inserts waiting for the event log writer"
+            yield from writer_metrics("pressroom_event_log", groups.stats, groups.waiting, waiting_help)
 
 
-def group_commit_metrics(batcher: JobRequestBatcher | None) -> Iterator[Metric]:
-    """This API process's group-commit writer: a rising share of conflicts means requests are not routed by
-    workspace; batches redone one at a time, or busy answers, mean the writer cannot keep up."""
-    if batcher is None:
-        return
-    stats = batcher.stats
-    counters = (
-        ("batches", stats.batches, "Batches of job requests the writer saved"),
-        ("requests", stats.requests, "Job requests the writer took into batches"),
-        ("conflicts", stats.conflicts, "Batches applied again after another writer changed what they loaded"),
-        ("one_at_a_time", stats.one_at_a_time, "Batches redone one request per transaction after a failed save"),
-        ("busy", stats.busy, "Job requests answered 503 busy at once: the queue, or the workspace's share of it, was full"),
-    )
-    yield from writer_metrics("pressroom_group_commit", counters, batcher, "Job requests waiting for the writer")
-
-
-def grouped_insert_metrics(groups: GroupedInserts | None) -> Iterator[Metric]:
-    """This API process's event log writer, which commits concurrent commands' inserts together (job
-    requests arrive as one insert per batch): groups split often mean commands collide on the same aggregates."""
-    if groups is None:
-        return
-    stats = groups.stats
-    counters = (
-        ("groups", stats.groups, "Groups of commands' inserts the event log writer wrote, each in one transaction"),
-        ("inserts", stats.inserts, "Commands' inserts the event log writer took into groups"),
-        ("split", stats.split, "Groups whose transaction failed, their commands then written one by one"),
-    )
-    yield from writer_metrics("pressroom_event_log", counters, groups, "Commands' inserts waiting for the event log writer")
-
-
-def writer_metrics(prefix: str, counters: Iterable[tuple[str, int, str]], writer: SingleWriter[Any], waiting: str) -> Iterator[Metric]:
-    for name, value, help_text in counters:
-        yield CounterMetricFamily(f"{prefix}_{name}", help_text, value=value)
-    yield GaugeMetricFamily(f"{prefix}_waiting", waiting, value=writer.waiting)
+def writer_metrics(prefix: str, stats: DataclassInstance, waiting: int, waiting_help: str) -> Iterator[Metric]:
+    """A writer's counts, each with the help its stats field carries, and how many wait for it."""
+    for count in dataclasses.fields(stats):
+        yield CounterMetricFamily(f"{prefix}_{count.name}", count.metadata["help"], value=getattr(stats, count.name))
+    yield GaugeMetricFamily(f"{prefix}_waiting", waiting_help, value=waiting)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
