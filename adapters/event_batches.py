@@ -18,7 +18,7 @@ def events_after_for(recorder: AggregateRecorder) -> EventsAfter:
         return lambda after: select_one_by_one(recorder, after)
     statement = SQL(
         "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-        "FROM {schema}.{table} e JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+        "FROM {schema}.{table} e JOIN unnest(%b::uuid[], %b::bigint[]) AS w(id, version) "
         "ON e.originator_id = w.id AND e.originator_version > w.version "
         "ORDER BY e.originator_id, e.originator_version"
     ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))

@@ -51,9 +51,10 @@ def eventstore_env(database_url: str, *, pool_size: int = 10, create_tables: boo
 
 
 class EventLogRecorder(PostgresApplicationRecorder):
-    """eventsourcing's PostgreSQL application recorder, inserting a transaction's events as four plain arrays:
-    psycopg sends those in binary, in C, where it writes the library's array of a composite type out as text,
-    in Python, which cost a tenth of the API process's time under load. Its table is never truncated by vacuum.
+    """eventsourcing's PostgreSQL application recorder, inserting a transaction's events as four plain arrays,
+    sent in binary (`%b`): the library's array of a composite type, and `%s` arrays too, are written out as
+    text in Python, each state as escaped hex (~40 µs an event, a tenth of the API process's time under load),
+    where binary arrays cost ~2 µs an event. Its table is never truncated by vacuum.
     Once `group_inserts` is called, concurrent commands' inserts share transactions (adapters/grouped_inserts.py)."""
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
@@ -65,7 +66,7 @@ class EventLogRecorder(PostgresApplicationRecorder):
         )
         self.insert_events_statement = SQL(
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
         ).format(Identifier(datastore.schema), Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self.groups: GroupedInserts | None = None
 

@@ -30,7 +30,7 @@ class KeyLookup:
         self.max_connections = max_connections
         self._statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
         ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening = asyncio.Lock()

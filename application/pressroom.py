@@ -19,8 +19,17 @@ from uuid import UUID, uuid4
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
+from eventsourcing.domain import Aggregate, BaseAggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Recording,
+    StoredEvent,
+    Transcoder,
+    Transcoding,
+)
 
 from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
 from application.metadata import MetadataMapper
@@ -121,6 +130,19 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
 
 
+class FastProcessingEvent(ProcessingEvent[UUID]):
+    """Collects an aggregate's events when it is one (a fast check of its class), and anything else the library's way."""
+
+    def collect_events(self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            else:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
+
+
 class Pressroom(Application[UUID]):
     name = "pressroom"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: ACCOUNT_SNAPSHOT_INTERVAL}
@@ -155,6 +177,16 @@ class Pressroom(Application[UUID]):
             self.job_batcher.close()
         self.snapshotter.close()
         super().close()
+
+    def save(self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save`, collecting the events of aggregates without its runtime checks of protocols,
+        which cost ~19 µs an aggregate on Python 3.11: a job request saves three, and every command saves some."""
+        processing_event = FastProcessingEvent()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """The snapshots a save calls for, handed to the snapshotter rather than taken before the save returns."""
