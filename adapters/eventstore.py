@@ -10,6 +10,7 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.generators import send
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
@@ -92,6 +93,11 @@ class EventLogRecorder(PostgresApplicationRecorder):
             [event.state for event in stored_events],
         )
         curs.execute(self.insert_events_statement, columns, prepare=True, binary=True)
+        # In pipeline mode psycopg stops writing once its commands are queued, even when the socket took only
+        # part of them: an insert larger than the socket's buffer (~1 MB, at one event or at 12,000) then waited
+        # forever for a reply to a statement PostgreSQL had not yet been sent, holding every writer behind it.
+        # Sending all of it here leaves only the few bytes of the pipeline's sync to go after it.
+        curs.connection.wait(send(curs.connection.pgconn))
 
 
 def open_application(

@@ -123,6 +123,30 @@ def test_a_command_that_cannot_be_stored_fails_alone(container: Container) -> No
     assert [app.get_workspace(group.outcomes[name]).name for name in ("before", "after")] == ["Before", "After"]  # type: ignore[arg-type]
 
 
+def test_inserts_larger_than_the_connections_socket_buffer_are_written_alone_and_in_a_group(container: Container) -> None:
+    # Each more than a megabyte, one event or many: psycopg's pipeline once left the tail of such an insert unsent
+    # and waited for its reply forever, and every command of the process waited behind it.
+    recorder = recorder_of(container)
+
+    def big(events: int, size: int) -> list[StoredEvent]:
+        aggregate_id = uuid4()
+        return [StoredEvent(aggregate_id, version, "test:Event", b"x" * size) for version in range(1, events + 1)]
+
+    inserts = {"one event": big(1, 3_000_000), "many events": big(12_000, 100), "in a group": big(8, 250_000)}
+    with OneGroup(container).held() as group:
+        for name in ("many events", "in a group"):
+            group.add(name, lambda name=name: recorder.insert_events(inserts[name]))
+    alone: list[object] = []
+    writer = threading.Thread(target=lambda: alone.append(recorder.insert_events(inserts["one event"])), daemon=True)
+    writer.start()
+    writer.join(timeout=60)
+    group.outcomes["one event"] = alone[0] if alone else "still waiting"
+
+    for name, events in inserts.items():
+        assert isinstance(ids := group.outcomes.get(name, "still waiting"), list) and len(ids) == len(events), name
+        assert [e.state for e in recorder.select_events(events[0].originator_id, limit=len(events))] == [e.state for e in events]
+
+
 # An insert: the (aggregate, version) of each of its events, over a few aggregates so that inserts collide.
 INSERTS = st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), min_size=1, max_size=3)
 
