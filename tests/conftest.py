@@ -24,6 +24,7 @@ from psycopg.conninfo import make_conninfo
 
 from adapters.bootstrap import Container
 from adapters.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from adapters.eventstore import EventLogRecorder
 from adapters.kafka import producer
 from adapters.relay import KafkaRelay
 from adapters.settings import Settings
@@ -232,6 +233,18 @@ def wait_for(check: Callable[[], object], *, timeout: float = 15.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {check}")
         time.sleep(interval)
+
+
+def event_log_of(container: Container) -> EventLogRecorder:
+    """The recorder every command's events go through: PostgreSQL's, with group commit of inserts."""
+    recorder = container.app.recorder
+    assert isinstance(recorder, EventLogRecorder)
+    return recorder
+
+
+def events_table(container: Container) -> str:
+    recorder = event_log_of(container)
+    return f"{recorder.datastore.schema}.{recorder.events_table_name}"
 
 
 def catch_up_all(container: Container, batch_size: int = 7) -> None:

@@ -11,25 +11,20 @@ from eventsourcing.persistence import StoredEvent
 from adapters.bootstrap import Container
 from adapters.event_batches import events_after_for, events_after_statement
 from adapters.eventstore import EventLogRecorder
+from tests.conftest import event_log_of, events_table
 
 TOPIC = "domain.credit_account:CreditAccount.Debited"
 
 
-def recorder_of(container: Container) -> EventLogRecorder:
-    recorder = container.app.recorder
-    assert isinstance(recorder, EventLogRecorder)
-    return recorder
-
-
 def store_histories(recorder: EventLogRecorder, aggregates: int, versions: int) -> list[UUID]:
     ids = [uuid4() for _ in range(aggregates)]
-    events = [StoredEvent(originator_id=i, originator_version=v, topic=TOPIC, state=b'{"v":%d}' % v) for i in ids for v in range(1, versions + 1)]
+    events = [StoredEvent(i, version, TOPIC, b'{"v":%d}' % version) for i in ids for version in range(1, versions + 1)]
     recorder.insert_events(events)
     return ids
 
 
 def test_each_aggregate_is_read_after_its_own_version_in_order(container: Container) -> None:
-    recorder = recorder_of(container)
+    recorder = event_log_of(container)
     first, second, untouched = store_histories(recorder, 3, 5)
     unknown = uuid4()
 
@@ -45,12 +40,11 @@ def test_each_aggregate_is_read_after_its_own_version_in_order(container: Contai
 def test_a_batch_load_reads_by_the_primary_key_not_the_whole_log(container: Container) -> None:
     # A long log of busy aggregates, with fresh statistics: the shape under which a plain join of the wanted
     # versions to the events table was planned as a scan of the whole table.
-    recorder = recorder_of(container)
+    recorder = event_log_of(container)
     ids = store_histories(recorder, 100, 200)
     wanted = ids[:16]
-    table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
     with psycopg.connect(container.database_url, autocommit=True) as conn:
-        conn.execute(f"ANALYZE {table}")
+        conn.execute(f"ANALYZE {events_table(container)}")
         plan = "\n".join(
             row[0]
             for row in conn.execute(

@@ -7,16 +7,10 @@ import time
 from typing import Any
 
 import psycopg
-from eventsourcing.postgres import PostgresApplicationRecorder
 
 from adapters.bootstrap import Container
 from adapters.eventstore import writers_lock_statement
-
-
-def events_table(container: Container) -> str:
-    recorder = container.app.recorder
-    assert isinstance(recorder, PostgresApplicationRecorder)
-    return f"{recorder.datastore.schema}.{recorder.events_table_name}"
+from tests.conftest import event_log_of, events_table
 
 
 def test_events_table_held_as_vacuum_holds_it_when_a_workspace_is_created_then_the_write_does_not_wait(container: Container) -> None:
@@ -32,8 +26,7 @@ def test_events_table_held_as_vacuum_holds_it_when_a_workspace_is_created_then_t
 
 
 def test_writer_mid_transaction_when_another_writes_then_the_other_waits_for_its_commit(container: Container) -> None:
-    recorder = container.app.recorder
-    assert isinstance(recorder, PostgresApplicationRecorder)
+    recorder = event_log_of(container)
     done: list[Any] = []
     with psycopg.connect(container.database_url) as writer:
         writer.execute(writers_lock_statement(recorder))

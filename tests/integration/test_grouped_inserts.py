@@ -15,20 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.bootstrap import Container
-from adapters.eventstore import EventLogRecorder, writers_lock_statement
+from adapters.eventstore import writers_lock_statement
 from adapters.grouped_inserts import GroupedInserts
 from domain.credit_account import CreditAccount
-from tests.conftest import wait_for
-
-
-def recorder_of(container: Container) -> EventLogRecorder:
-    recorder = container.app.recorder
-    assert isinstance(recorder, EventLogRecorder)
-    return recorder
+from tests.conftest import event_log_of, wait_for
 
 
 def groups_of(container: Container) -> GroupedInserts:
-    groups = recorder_of(container).groups
+    groups = event_log_of(container).groups
     assert groups is not None, "group commit is on by default"
     return groups
 
@@ -57,7 +51,7 @@ class OneGroup:
     @contextmanager
     def held(self) -> Iterator[OneGroup]:
         with psycopg.connect(self.container.database_url) as holder:
-            holder.execute(writers_lock_statement(recorder_of(self.container)))
+            holder.execute(writers_lock_statement(event_log_of(self.container)))
             taken = self.groups.stats.groups
             # The writer takes this one alone and waits on the lock: whatever comes next queues behind it.
             self._start("first", lambda: self.container.app.create_workspace("First"))
@@ -111,7 +105,7 @@ def test_two_commands_on_the_same_account_in_one_group_then_one_wins_and_the_res
 
 
 def test_a_command_that_cannot_be_stored_fails_alone(container: Container) -> None:
-    app, recorder = container.app, recorder_of(container)
+    app, recorder = container.app, event_log_of(container)
     unstorable = StoredEvent(originator_id=uuid4(), originator_version=1, topic="not\x00text", state=b"{}")
     with OneGroup(container).held() as group:
         group.add("before", lambda: app.create_workspace("Before")[0].id)
@@ -126,7 +120,7 @@ def test_a_command_that_cannot_be_stored_fails_alone(container: Container) -> No
 def test_inserts_larger_than_the_connections_socket_buffer_are_written_alone_and_in_a_group(container: Container) -> None:
     # Each more than a megabyte, one event or many: psycopg's pipeline once left the tail of such an insert unsent
     # and waited for its reply forever, and every command of the process waited behind it.
-    recorder = recorder_of(container)
+    recorder = event_log_of(container)
 
     def big(events: int, size: int) -> list[StoredEvent]:
         aggregate_id = uuid4()
@@ -152,7 +146,7 @@ INSERTS = st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), min_size=1, 
 
 
 def test_a_group_ends_as_its_inserts_one_at_a_time_in_queue_order_would(container: Container) -> None:
-    recorder = recorder_of(container)
+    recorder = event_log_of(container)
 
     @settings(max_examples=25, deadline=None)
     @given(inserts=st.lists(INSERTS, min_size=2, max_size=7))
