@@ -267,7 +267,7 @@ Overdraft storm with group commit: {burst.requests} requests from {threads} thre
 {burst.credits_for}: {burst.accepted} accepted, {burst.refused} refused for credits, balance {burst.balance},
 {burst.debits_recorded} debits in the event store: {"exact" if storm_ok else "**NOT EXACT**"}.
 
-Where the time goes: both paths hold the events table's EXCLUSIVE lock once per `save()`; group commit pays it
+Where the time goes: both paths hold the event log's writers' lock once per `save()`; group commit pays it
 once per batch. The writer keeps the accounts in memory between batches and brings all of a batch's accounts
 and idempotency keys up to date with one query, so a batch costs that query, the save, and the writer's Python
 work (encoding the events), one batch after another; a profile of the writer here put ~70 % of its time in
