@@ -14,7 +14,7 @@ from psycopg.generators import send
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.grouped_inserts import DEFAULT_MAX_EVENTS, GroupedInserts
+from adapters.grouped_inserts import GroupedInserts
 from application.ports import Clock, MediaStore
 from application.pressroom import Pressroom
 from domain.pricing import Pricing
@@ -71,9 +71,9 @@ class EventLogRecorder(PostgresApplicationRecorder):
         ).format(Identifier(datastore.schema), Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self.groups: GroupedInserts | None = None
 
-    def group_inserts(self, max_events: int = DEFAULT_MAX_EVENTS) -> GroupedInserts:
+    def group_inserts(self) -> GroupedInserts:
         if self.groups is None:
-            self.groups = GroupedInserts(super().insert_events, max_events=max_events)
+            self.groups = GroupedInserts(super().insert_events)
         return self.groups
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

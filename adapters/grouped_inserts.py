@@ -21,7 +21,8 @@ from eventsourcing.persistence import StoredEvent
 
 from application.single_writer import SingleWriter
 
-# A group stays far below the ~1,000-event inserts that hung psycopg's pipeline; a bigger command is written alone.
+# One transaction holds the writers' lock for its whole insert, and a group that fails is written again command by
+# command: a bound keeps both short. A command with more events than this is written alone.
 DEFAULT_MAX_EVENTS = 256
 
 Insert = Callable[[Sequence[StoredEvent]], Sequence[int] | None]

@@ -57,7 +57,7 @@ def live_webhooks_of(pool: ConnectionPool[Any], workspace_ids: Collection[UUID])
         return {}
     with pool.connection() as conn, conn.cursor(row_factory=class_row(WebhookRow)) as cur:
         rows: list[WebhookRow] = cur.execute(
-            "SELECT id, workspace_id, url, events, created_at FROM webhooks WHERE workspace_id = ANY(%s) AND removed_at IS NULL "
+            "SELECT id, workspace_id, url, events, created_at FROM webhooks WHERE workspace_id = ANY(%b) AND removed_at IS NULL "
             "ORDER BY created_at, id",
             (list(workspace_ids),),
         ).fetchall()
