@@ -322,7 +322,7 @@ def evolve_rows(
     keys = {k.int: k for k, _ in keyed}
     with cursor.connection.cursor(row_factory=class_row(row_type)) as reader:
         found = reader.execute(
-            SQL("SELECT * FROM {} WHERE {} = ANY(%s)").format(Identifier(table), Identifier(key)), (list(keys.values()),)
+            SQL("SELECT * FROM {} WHERE {} = ANY(%b)").format(Identifier(table), Identifier(key)), (list(keys.values()),)
         ).fetchall()
     rows: dict[int, R | None] = {getattr(row, key).int: row for row in found}
     for k, event in keyed:
