@@ -315,19 +315,35 @@ def evolve_rows(
 ) -> list[R]:
     """The rows a batch changes: loaded in one query, each folded through `evolve` in log order.
     A read model whose rows are a pure function of their events writes what this returns."""
+    _, after = fold_rows(cursor, batch, table=table, key=key, row_type=row_type, key_of=key_of, evolve=evolve)
+    return [row for row in after.values() if row is not None]
+
+
+def fold_rows(
+    cursor: psycopg.Cursor[Any],
+    batch: Batch,
+    *,
+    table: str,
+    key: str,
+    row_type: type[R],
+    key_of: Callable[[Event], UUID | None],
+    evolve: Callable[[R | None, Event], R | None],
+) -> tuple[dict[int, R], dict[int, R | None]]:
+    """The rows a batch touches as they were (those that existed) and as its events leave them, by their key's int."""
     keyed = [(k, event) for _, event in batch if (k := key_of(event)) is not None]
     if not keyed:
-        return []
+        return {}, {}
     # Keyed by each UUID's int: a UUID hashes and compares in Python code, an int in C.
     keys = {k.int: k for k, _ in keyed}
     with cursor.connection.cursor(row_factory=class_row(row_type)) as reader:
         found = reader.execute(
             SQL("SELECT * FROM {} WHERE {} = ANY(%b)").format(Identifier(table), Identifier(key)), (list(keys.values()),)
         ).fetchall()
-    rows: dict[int, R | None] = {getattr(row, key).int: row for row in found}
+    before: dict[int, R] = {getattr(row, key).int: row for row in found}
+    after: dict[int, R | None] = dict(before)
     for k, event in keyed:
-        rows[k.int] = evolve(rows.get(k.int), event)
-    return [row for row in rows.values() if row is not None]
+        after[k.int] = evolve(after.get(k.int), event)
+    return before, after
 
 
 def upsert_statement(table: str, columns: Sequence[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -9,11 +10,12 @@ from uuid import UUID
 import msgspec
 import psycopg
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from domain.generation_job import GenerationJob, Status
 from domain.pricing import JobType
-from projections.engine import Batch, Event, evolve_rows, write_rows
+from projections.engine import Batch, Event, fold_rows, write_rows
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
 
@@ -91,7 +93,17 @@ def evolve(row: JobRow | None, event: Event) -> JobRow | None:
     return row
 
 
+class JobCount(msgspec.Struct):
+    type: str
+    status: str
+    jobs: int
+
+
 class JobsReadModel:
+    """A row per job, and how many jobs there are of each type in each status (what /metrics shows, without
+    counting the jobs at every scrape). A count that reaches zero is deleted, so the counts are the same
+    whatever batches the events came in."""
+
     name = "jobs"
     handles = GenerationJob.Event
     ddl = (
@@ -104,10 +116,18 @@ class JobsReadModel:
             updated_at timestamptz NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS jobs_by_workspace ON jobs (workspace_id, created_at DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (updated_at) WHERE status IN ('queued', 'processing')",
+        "CREATE TABLE IF NOT EXISTS job_counts (type text, status text, jobs bigint NOT NULL, PRIMARY KEY (type, status))",
+        # A database from before job_counts has jobs and none counted: count them once. Run where the schema is
+        # created, before the projections start, like all of this DDL.
+        """DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM job_counts) THEN
+                INSERT INTO job_counts SELECT type, status, count(*) FROM jobs GROUP BY type, status;
+            END IF;
+        END $$""",
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        rows = evolve_rows(
+        before, after = fold_rows(
             cursor,
             batch,
             table="jobs",
@@ -116,7 +136,31 @@ class JobsReadModel:
             key_of=lambda event: event.originator_id if isinstance(event, GenerationJob.Event) else None,
             evolve=evolve,
         )
+        rows = [row for row in after.values() if row is not None]
         write_rows(cursor, "jobs", rows, upsert_on="id")
+        changes: Counter[tuple[str, str]] = Counter()
+        for job_id, row in after.items():
+            if (old := before.get(job_id)) is not None:
+                changes[old.type, old.status] -= 1
+            if row is not None:
+                changes[row.type, row.status] += 1
+        counts = [JobCount(job_type, status, jobs) for (job_type, status), jobs in changes.items() if jobs]
+        if counts:
+            cursor.execute(_COUNT_CHANGES, (Jsonb(counts, dumps=msgspec.json.encode),))
+            cursor.execute("DELETE FROM job_counts WHERE jobs = 0")
+
+
+_COUNT_CHANGES = (
+    "INSERT INTO job_counts SELECT type, status, jobs FROM jsonb_populate_recordset(NULL::job_counts, %s) "
+    "ON CONFLICT (type, status) DO UPDATE SET jobs = job_counts.jobs + EXCLUDED.jobs"
+)
+
+
+def job_counts(pool: ConnectionPool[Any]) -> list[JobCount]:
+    """How many jobs there are of each type in each status (none listed: none)."""
+    with pool.connection() as conn, conn.cursor(row_factory=class_row(JobCount)) as cur:
+        counts: list[JobCount] = cur.execute("SELECT type, status, jobs FROM job_counts ORDER BY type, status").fetchall()
+    return counts
 
 
 class JobPage(msgspec.Struct):

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from adapters import heartbeats
 from adapters.bootstrap import Container
 from adapters.eventstore import EventLogRecorder
+from projections.jobs import job_counts
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -36,9 +37,8 @@ class SystemCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily("pressroom_jobs", "Generation jobs by type and status", labels=["type", "status"])
-        with self.container.pool.connection() as conn:
-            for job_type, status, count in conn.execute("SELECT type, status, count(*) FROM jobs GROUP BY type, status"):
-                jobs.add_metric([job_type, status], count)
+        for jobs_in in job_counts(self.container.pool):
+            jobs.add_metric([jobs_in.type, jobs_in.status], jobs_in.jobs)
         yield jobs
         head = self.container.app.recorder.max_notification_id() or 0
         lag = GaugeMetricFamily("pressroom_projection_lag_events", "Events a read model has yet to apply", labels=["projection"])

@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from adapters.bootstrap import Container
 from projections.catalog import READ_MODELS
 from projections.engine import LogFollower, ProjectionGroup
+from projections.jobs import job_counts
 from projections.rebuild import verify
 from tests.conftest import Background, catch_up_all, wait_for
 
@@ -135,3 +136,33 @@ def test_a_position_another_writer_moved_is_not_applied_again(container: Contain
     with psycopg.connect(container.database_url) as conn:
         assert conn.execute("SELECT credits FROM credit_usage WHERE job_id = %s", (job.id,)).fetchone() == (0,)
     assert not [drift for model in READ_MODELS for drift in verify(app, container.database_url, model)]
+
+
+def counted(container: Container) -> dict[tuple[str, str], int]:
+    return {(c.type, c.status): c.jobs for c in job_counts(container.pool)}
+
+
+def test_job_counts_are_the_jobs_by_type_and_status_whatever_the_batches(container: Container) -> None:
+    history(container)
+    catch_up_all(container, batch_size=1)
+
+    assert counted(container) == {("copy", "completed"): 3, ("copy", "failed"): 3, ("copy", "queued"): 3}
+    # A rebuild takes thousands of events a batch, where this took one: the same counts, and no count of 0 left.
+    jobs = next(model for model in READ_MODELS if model.name == "jobs")
+    assert verify(container.app, container.database_url, jobs) == []
+
+
+def test_a_database_from_before_job_counts_has_its_jobs_counted_once(container: Container) -> None:
+    history(container)
+    catch_up_all(container)
+    with psycopg.connect(container.database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE job_counts")
+    jobs_view = next(view for view in container.views() if view.name == "jobs")
+
+    jobs_view.create_table()
+    jobs_view.create_table()  # the schema is created at every start: counted once, not again
+    workspace, _ = container.app.create_workspace("Later")
+    container.app.request_job(workspace.id, "copy", BRIEF, outputs=1)
+    catch_up_all(container)
+
+    assert counted(container) == {("copy", "completed"): 3, ("copy", "failed"): 3, ("copy", "queued"): 4}
