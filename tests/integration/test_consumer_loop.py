@@ -1,14 +1,17 @@
-"""A consumer group's loop on the real broker: a poll handled in one call when the consumer can take it so,
-each record on its own (retried, dead-lettered) when it cannot; and the webhook consumer's use of that."""
+"""A consumer group's loop on the real broker: records handled concurrently with offsets committed only up
+to what has settled; a poll handled in one call when the consumer can take it so, each record on its own
+(retried, dead-lettered) when it cannot; and the webhook consumer's use of that."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
 from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
 
 from adapters.bootstrap import Container
 from adapters.consumers import ConsumerLoop
@@ -40,7 +43,7 @@ def send(container: Container, *values: bytes) -> None:
     sending.close()
 
 
-def loop_for(container: Container, handle: Any, handle_batch: Any) -> ConsumerLoop:
+def loop_for(container: Container, handle: Any, handle_batch: Any = None, concurrency: int = 8) -> ConsumerLoop:
     namespace = container.settings.kafka_namespace
     return ConsumerLoop(
         consumer(container.settings, f"{namespace}-test", [topic_for("jobs", namespace)]),
@@ -48,7 +51,42 @@ def loop_for(container: Container, handle: Any, handle_batch: Any) -> ConsumerLo
         dead_letters=producer(container.kafka_bootstrap),
         dead_letter_topic=dead_letter_topic(namespace),
         handle_batch=handle_batch,
+        concurrency=concurrency,
     )
+
+
+def committed(container: Container) -> int | None:
+    """The test group's committed offset of the partition `send` writes to (None: nothing committed)."""
+    namespace = container.settings.kafka_namespace
+    topic = topic_for("jobs", namespace)
+    looking = KafkaConsumer(bootstrap_servers=container.kafka_bootstrap, group_id=f"{namespace}-test", enable_auto_commit=False)
+    try:
+        offsets = [looking.committed(TopicPartition(topic, p)) for p in looking.partitions_for_topic(topic) or ()]
+    finally:
+        looking.close(autocommit=False)
+    return max((o for o in offsets if o is not None), default=None)
+
+
+def test_a_slow_record_holds_back_only_its_own_offset_not_the_records_after_it(container: Container, background: Background) -> None:
+    sent = [envelope(uuid4()) for _ in range(20)]
+    send(container, *(msgspec.json.encode(e) for e in sent))
+    slow, released = sent[0].id, threading.Event()
+    handled: list[UUID] = []
+
+    def handle(received: Envelope) -> None:
+        if received.id == slow:
+            released.wait(timeout=30)
+        handled.append(received.id)
+
+    background.start(loop_for(container, handle, concurrency=2).run)
+
+    # With two handlers, the 19 records after the slow one are handled while it still is.
+    wait_for(lambda: len(handled) == 19)
+    assert set(handled) == {e.id for e in sent[1:]}
+    assert committed(container) is None  # a restart would read from the slow record again, and all after it
+    released.set()
+    wait_for(lambda: committed(container) == 20)
+    assert handled[-1] == slow
 
 
 def test_a_poll_is_handled_in_one_call(container: Container, background: Background) -> None:
