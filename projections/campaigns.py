@@ -93,7 +93,7 @@ class CampaignsReadModel:
             row_type=CampaignRow,
             key_of=lambda event: event.originator_id if isinstance(event, Campaign.Event) else None,
             evolve=evolve,
-        )
+        ).rows
         cursor.executemany(UPSERT, [_values(row) for row in rows])
 
 

@@ -101,7 +101,7 @@ class ConnectionsReadModel:
             row_type=ConnectionRow,
             key_of=lambda event: event.originator_id if isinstance(event, Connection.Event) else None,
             evolve=evolve,
-        )
+        ).rows
         if rows:
             cursor.executemany(UPSERT, [msgspec.structs.astuple(row) for row in rows])
 

@@ -87,7 +87,7 @@ class CreditAccountsReadModel:
             row_type=AccountRow,
             key_of=lambda event: event.workspace_id if isinstance(event, CreditAccount.Event) else None,
             evolve=evolve,
-        )
+        ).rows
         write_rows(cursor, "credit_accounts", rows, upsert_on="workspace_id")
 
 

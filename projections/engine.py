@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -303,6 +304,19 @@ _ASYNCHRONOUS_COMMIT = SQL("SET LOCAL synchronous_commit = off")
 R = TypeVar("R", bound=msgspec.Struct)
 
 
+@dataclass(frozen=True)
+class EvolvedRows(Generic[R]):
+    """The rows a batch touched, by their key's int: as they were (those that existed) and as its events left them."""
+
+    before: dict[int, R]
+    after: dict[int, R | None]
+
+    @property
+    def rows(self) -> list[R]:
+        """The rows to write: every touched row that is not gone."""
+        return [row for row in self.after.values() if row is not None]
+
+
 def evolve_rows(
     cursor: psycopg.Cursor[Any],
     batch: Batch,
@@ -312,27 +326,12 @@ def evolve_rows(
     row_type: type[R],
     key_of: Callable[[Event], UUID | None],
     evolve: Callable[[R | None, Event], R | None],
-) -> list[R]:
+) -> EvolvedRows[R]:
     """The rows a batch changes: loaded in one query, each folded through `evolve` in log order.
-    A read model whose rows are a pure function of their events writes what this returns."""
-    _, after = fold_rows(cursor, batch, table=table, key=key, row_type=row_type, key_of=key_of, evolve=evolve)
-    return [row for row in after.values() if row is not None]
-
-
-def fold_rows(
-    cursor: psycopg.Cursor[Any],
-    batch: Batch,
-    *,
-    table: str,
-    key: str,
-    row_type: type[R],
-    key_of: Callable[[Event], UUID | None],
-    evolve: Callable[[R | None, Event], R | None],
-) -> tuple[dict[int, R], dict[int, R | None]]:
-    """The rows a batch touches as they were (those that existed) and as its events leave them, by their key's int."""
+    A read model whose rows are a pure function of their events writes their `rows`."""
     keyed = [(k, event) for _, event in batch if (k := key_of(event)) is not None]
     if not keyed:
-        return {}, {}
+        return EvolvedRows({}, {})
     # Keyed by each UUID's int: a UUID hashes and compares in Python code, an int in C.
     keys = {k.int: k for k, _ in keyed}
     with cursor.connection.cursor(row_factory=class_row(row_type)) as reader:
@@ -343,7 +342,7 @@ def fold_rows(
     after: dict[int, R | None] = dict(before)
     for k, event in keyed:
         after[k.int] = evolve(after.get(k.int), event)
-    return before, after
+    return EvolvedRows(before, after)
 
 
 def upsert_statement(table: str, columns: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.generation_job import GenerationJob, Status
 from domain.pricing import JobType
-from projections.engine import Batch, Event, fold_rows, write_rows
+from projections.engine import Batch, Event, evolve_rows, write_rows
 from projections.paging import InvalidCursor, decode_cursor, encode_cursor
 
 
@@ -127,7 +127,7 @@ class JobsReadModel:
     )
 
     def apply(self, cursor: psycopg.Cursor[Any], batch: Batch) -> None:
-        before, after = fold_rows(
+        evolved = evolve_rows(
             cursor,
             batch,
             table="jobs",
@@ -136,11 +136,10 @@ class JobsReadModel:
             key_of=lambda event: event.originator_id if isinstance(event, GenerationJob.Event) else None,
             evolve=evolve,
         )
-        rows = [row for row in after.values() if row is not None]
-        write_rows(cursor, "jobs", rows, upsert_on="id")
+        write_rows(cursor, "jobs", evolved.rows, upsert_on="id")
         changes: Counter[tuple[str, str]] = Counter()
-        for job_id, row in after.items():
-            if (old := before.get(job_id)) is not None:
+        for job_id, row in evolved.after.items():
+            if (old := evolved.before.get(job_id)) is not None:
                 changes[old.type, old.status] -= 1
             if row is not None:
                 changes[row.type, row.status] += 1

@@ -201,7 +201,7 @@ class PostsReadModel:
             row_type=PostRow,
             key_of=lambda event: event.originator_id if isinstance(event, Post.Event) else None,
             evolve=evolve,
-        )
+        ).rows
         if rows:
             cursor.executemany(UPSERT, [_params(row) for row in rows])
 

@@ -100,7 +100,7 @@ class RunsReadModel:
             row_type=RunRow,
             key_of=lambda event: event.originator_id if isinstance(event, Run.Event) else None,
             evolve=evolve,
-        )
+        ).rows
         if rows:
             cursor.executemany(
                 UPSERT,
