@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -127,8 +128,11 @@ class ConsumerLoop:
                 self._start([record for batch in polled.values() for record in batch])
         finally:
             self.executor.shutdown(wait=True)
-            self._take_settled()
-            self._commit()
+            # What settled before stopping is committed; a record whose dead letter failed is not, and the
+            # loop's own error, if it stopped on one, is the one raised.
+            with contextlib.suppress(Exception):
+                self._take_settled()
+                self._commit()
             self.consumer.close(autocommit=False)
 
     def _start(self, records: list[ConsumerRecord]) -> None:
