@@ -97,7 +97,9 @@ class WebhookDispatcher:
         queued = self.queue.enqueue_replay(
             webhook.id, int(envelope.data["replay"]), envelope.workspace_id, int(envelope.data["after"]), webhook.events, now
         )
-        log.info("webhook_replay_queued", webhook_id=str(webhook.id), after=envelope.data["after"], deliveries=queued)
+        log.info(
+            "webhook_replay_queued", event_id=str(envelope.id), webhook_id=str(webhook.id), after=envelope.data["after"], deliveries=queued
+        )
         return queued
 
     # The delivery side.
