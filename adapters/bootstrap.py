@@ -67,6 +67,10 @@ def process_name(kind: str, settings: Settings) -> str:
     return settings.worker_id or f"{kind}@{socket.gethostname()}:{os.getpid()}"
 
 
+class ServiceFailed(Exception):
+    """A service's loop failed: the process stops, so that it is restarted whole."""
+
+
 class Container:
     """Everything one process needs, built lazily from settings."""
 
@@ -216,20 +220,39 @@ class Container:
             if stop.wait(5.0):
                 return
 
-    def _run_with_heartbeat(self, kind: str, stop: threading.Event, *bodies: Any) -> None:
+    def run_with_heartbeat(self, kind: str, stop: threading.Event, *bodies: Callable[[threading.Event], None]) -> None:
+        """Runs a service's loops, each in a thread, and its heartbeat, until `stop` is set. A loop that ends
+        by itself, or fails, stops the others and the heartbeat: the process then raises ServiceFailed and
+        exits, to be started again by its supervisor, rather than beat on with a part of it dead."""
+        failures: list[BaseException] = []
+
+        def supervised(body: Callable[[threading.Event], None]) -> Callable[[threading.Event], None]:
+            def run(stop: threading.Event) -> None:
+                try:
+                    body(stop)
+                except BaseException as error:  # noqa: BLE001 - whatever ended it, the process must stop and say so
+                    failures.append(error)
+                    log.error("service_loop_failed", service=kind, error=repr(error))
+                finally:
+                    stop.set()
+
+            return run
+
         threads = [run_in_thread(lambda s: self._beating(kind, s), stop, f"{kind}-heartbeat")]
-        threads += [run_in_thread(body, stop, f"{kind}-{i}") for i, body in enumerate(bodies)]
+        threads += [run_in_thread(supervised(body), stop, f"{kind}-{i}") for i, body in enumerate(bodies)]
         for thread in threads:
             thread.join()
+        if failures:
+            raise ServiceFailed(f"{kind}: {failures[0]!r}") from failures[0]
 
     def run_projections(self, stop: threading.Event) -> None:
         follower = LogFollower(self.app, ProjectionGroup(self.datastore, self.views()), database_url=self.database_url)
-        self._run_with_heartbeat("projections", stop, follower.run)
+        self.run_with_heartbeat("projections", stop, follower.run)
 
     def run_relay(self, stop: threading.Event) -> None:
         bootstrap = self.kafka_bootstrap
         relay = KafkaRelay(self.datastore, producer(bootstrap), self.app.name, self.settings.kafka_namespace)
-        self._run_with_heartbeat("relay", stop, LogFollower(self.app, relay, database_url=self.database_url).run)
+        self.run_with_heartbeat("relay", stop, LogFollower(self.app, relay, database_url=self.database_url).run)
 
     def run_generation_worker(self, stop: threading.Event) -> None:
         bootstrap = self.kafka_bootstrap
@@ -241,7 +264,7 @@ class Container:
             dead_letters=producer(bootstrap),
             dead_letter_topic=dead_letter_topic(namespace),
         )
-        self._run_with_heartbeat("worker", stop, loop.run)
+        self.run_with_heartbeat("worker", stop, loop.run)
 
     @property
     def event_notifier(self) -> EventNotifier:
@@ -336,7 +359,7 @@ class Container:
     def run_campaigns(self, stop: threading.Event) -> None:
         """The campaign process manager: follows the log with its own tracking position and moves campaigns on."""
         follower = LogFollower(self.app, self.campaign_pipeline(), database_url=self.database_url, batch_size=100)
-        self._run_with_heartbeat("campaigns", stop, follower.run)
+        self.run_with_heartbeat("campaigns", stop, follower.run)
 
     def schedule_once(self) -> int:
         """Hands every due post to the publishing workers; returns how many this call handed over."""
@@ -405,7 +428,7 @@ class Container:
             dead_letters=producer(self.kafka_bootstrap),
             dead_letter_topic=dead_letter_topic(namespace),
         )
-        self._run_with_heartbeat("publisher", stop, loop.run)
+        self.run_with_heartbeat("publisher", stop, loop.run)
 
     @property
     def webhook_signer(self) -> WebhookSigner:
@@ -433,7 +456,7 @@ class Container:
             handle_batch=dispatcher.handle_batch,
         )
         try:
-            self._run_with_heartbeat("webhooks", stop, loop.run, dispatcher.run)
+            self.run_with_heartbeat("webhooks", stop, loop.run, dispatcher.run)
         finally:
             dispatcher.client.close()
 
@@ -483,7 +506,7 @@ class Container:
                     log.error("schedule_failed", error=repr(error))
 
         try:
-            self._run_with_heartbeat("sweeper", stop, sweep, schedule)
+            self.run_with_heartbeat("sweeper", stop, sweep, schedule)
         finally:
             self.takeover.close()
 

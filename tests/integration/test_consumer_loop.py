@@ -10,10 +10,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
+import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from adapters.bootstrap import Container
+from adapters.bootstrap import Container, ServiceFailed
 from adapters.consumers import ConsumerLoop
 from adapters.integration_events import dead_letter_topic, topic_for
 from adapters.kafka import consumer, producer
@@ -162,3 +163,18 @@ def test_webhook_consumer_queues_a_poll_only_for_the_webhooks_that_subscribe(con
     with container.pool.connection() as conn:
         queued = conn.execute("SELECT webhook_id, event_id FROM webhook_deliveries").fetchall()
     assert queued == [(webhook.id, wanted.id)]
+
+
+def test_a_service_whose_loop_fails_stops_whole_rather_than_beat_on_without_it(container: Container) -> None:
+    stop, other_stopped = threading.Event(), threading.Event()
+
+    def failing(_: threading.Event) -> None:
+        raise RuntimeError("the broker went away")
+
+    def waiting(stop: threading.Event) -> None:
+        stop.wait(30)
+        other_stopped.set()
+
+    with pytest.raises(ServiceFailed, match="the broker went away"):
+        container.run_with_heartbeat("worker", stop, failing, waiting)
+    assert other_stopped.is_set()  # its other loop and its heartbeat stopped too, so the supervisor restarts it
