@@ -27,6 +27,10 @@ HANDLER_TRIES = 3
 SHORT_POLL_MS = 50
 
 
+def _partition_of(record: ConsumerRecord) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
 def _header(record: ConsumerRecord, name: str) -> str | None:
     for key, value in record.headers or []:
         if key == name:
@@ -139,10 +143,10 @@ class ConsumerLoop:
         if not records:
             return
         for record in records:
-            self._offsets.hand_out(TopicPartition(record.topic, record.partition), record.offset)
+            self._offsets.hand_out(_partition_of(record), record.offset)
         if self._settle_together(records):
             for record in records:
-                self._offsets.settle(TopicPartition(record.topic, record.partition), record.offset)
+                self._offsets.settle(_partition_of(record), record.offset)
             return
         for record in records:
             self._handling[self.executor.submit(self._settle, record)] = record
@@ -152,7 +156,7 @@ class ConsumerLoop:
             record = self._handling.pop(handling)
             # A dead letter that could not be sent stops the loop, its offset not committed, as before.
             handling.result()
-            self._offsets.settle(TopicPartition(record.topic, record.partition), record.offset)
+            self._offsets.settle(_partition_of(record), record.offset)
 
     def _commit(self) -> None:
         self._offsets.keep_only(self.consumer.assignment())

@@ -139,7 +139,7 @@ def serialise_writes_with_an_advisory_lock(recorder: ApplicationRecorder) -> Non
     if isinstance(recorder, PostgresApplicationRecorder):
         recorder.lock_table_statements = [
             rendered(SQL("SET LOCAL lock_timeout = '{0}s'").format(recorder.datastore.lock_timeout)),
-            rendered(writers_lock_statement(recorder)),
+            writers_lock_statement(recorder),
         ]
 
 
@@ -149,7 +149,7 @@ def rendered(statement: Composed) -> SQL:
     return SQL(statement.as_string())
 
 
-def writers_lock_statement(recorder: PostgresApplicationRecorder) -> Composed:
+def writers_lock_statement(recorder: PostgresApplicationRecorder) -> SQL:
     # The two-key form: its key space does not overlap the one-key form's that other advisory locks use.
     table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
-    return SQL("SELECT pg_advisory_xact_lock({0}, hashtext({1}))").format(Literal(EVENT_LOG_LOCK_SCOPE), Literal(table))
+    return rendered(SQL("SELECT pg_advisory_xact_lock({0}, hashtext({1}))").format(Literal(EVENT_LOG_LOCK_SCOPE), Literal(table)))
