@@ -252,7 +252,8 @@ class Container:
     def run_relay(self, stop: threading.Event) -> None:
         bootstrap = self.kafka_bootstrap
         relay = KafkaRelay(self.datastore, producer(bootstrap), self.app.name, self.settings.kafka_namespace)
-        self.run_with_heartbeat("relay", stop, LogFollower(self.app, relay, database_url=self.database_url).run)
+        gather = self.settings.relay_gather_ms / 1000
+        self.run_with_heartbeat("relay", stop, LogFollower(self.app, relay, database_url=self.database_url, gather_seconds=gather).run)
 
     def run_generation_worker(self, stop: threading.Event) -> None:
         bootstrap = self.kafka_bootstrap
@@ -358,7 +359,8 @@ class Container:
 
     def run_campaigns(self, stop: threading.Event) -> None:
         """The campaign process manager: follows the log with its own tracking position and moves campaigns on."""
-        follower = LogFollower(self.app, self.campaign_pipeline(), database_url=self.database_url, batch_size=100)
+        gather = self.settings.campaigns_gather_ms / 1000
+        follower = LogFollower(self.app, self.campaign_pipeline(), database_url=self.database_url, batch_size=100, gather_seconds=gather)
         self.run_with_heartbeat("campaigns", stop, follower.run)
 
     def schedule_once(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -10,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from adapters.bootstrap import Container
 from projections.catalog import READ_MODELS
-from projections.engine import LogFollower, ProjectionGroup
+from projections.engine import Batch, LogFollower, ProjectionGroup
 from projections.jobs import job_counts
 from projections.rebuild import verify
 from tests.conftest import Background, catch_up_all, wait_for
@@ -92,6 +93,41 @@ def test_running_projections_follow_new_events_within_moments(container: Contain
     wait_for(lambda: len(snapshot(container)["jobs"]) == 1, timeout=5)
     head = container.app.recorder.max_notification_id()
     wait_for(lambda: all(view.position() == head for view in container.views()), timeout=5)
+
+
+class Batches:
+    """A log consumer that remembers the size of each batch it was handed."""
+
+    name = "batches"
+
+    def __init__(self, after: int | None) -> None:
+        self.at = after
+        self.sizes: list[int] = []
+
+    def position(self) -> int | None:
+        return self.at
+
+    def handle(self, batch: Batch) -> None:
+        self.sizes.append(len(batch))
+        self.at = batch[-1][0]
+
+
+def test_a_follower_that_gathers_takes_commits_made_close_together_in_one_batch(container: Container, background: Background) -> None:
+    app = container.app
+    workspace, _ = app.create_workspace("Busy")
+    consumer = Batches(app.recorder.max_notification_id())
+    background.start(LogFollower(app, consumer, database_url=container.database_url, poll_seconds=30, gather_seconds=0.6).run)
+    app.top_up(workspace.id, 1, reference="first")
+    wait_for(lambda: consumer.sizes)  # it has taken the first, so it is listening now
+    time.sleep(0.2)
+    first, head = consumer.sizes[0], app.recorder.max_notification_id()
+
+    for n in range(5):  # five commits 30 ms apart: without gathering, five batches
+        app.top_up(workspace.id, 1, reference=f"next-{n}")
+        time.sleep(0.03)
+
+    wait_for(lambda: consumer.at == app.recorder.max_notification_id())
+    assert consumer.sizes == [first, app.recorder.max_notification_id() - head]
 
 
 def test_a_read_model_that_fails_stays_behind_while_the_others_keep_up_then_catches_up(container: Container) -> None:
