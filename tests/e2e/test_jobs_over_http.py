@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from uuid import UUID
 
 import httpx
+import msgspec
+import psycopg
 import pytest
 
 from tests.conftest import System, wait_for
@@ -180,3 +183,21 @@ def test_replayed_request_with_wait_answers_at_once_as_the_duplicate_receipt(sys
         "pollUrl": f"/v1/jobs/{first.json()['id']}",
         "duplicate": True,
     }
+
+
+def test_a_request_id_comes_back_on_the_answer_and_goes_into_the_events_it_caused(system: System) -> None:
+    client = system.workspace()
+
+    traced = client.post("/v1/jobs", json=COPY_JOB, headers={"X-Request-Id": "trace-4711"})
+    untraced = client.post("/v1/jobs", json=COPY_JOB)
+
+    assert traced.status_code == 202 and traced.headers["x-request-id"] == "trace-4711"
+    generated = untraced.headers["x-request-id"]
+    assert len(generated) == 32 and int(generated, 16) >= 0
+    with psycopg.connect(system.settings.database_url or "") as conn:
+        states = conn.execute(
+            "SELECT state FROM pressroom_events WHERE originator_id = ANY(%s) AND originator_version = 1",
+            ([UUID(traced.json()["jobId"]), UUID(untraced.json()["jobId"])],),
+        ).fetchall()
+    requested = sorted(msgspec.json.decode(bytes(state))["meta"]["request_id"] for (state,) in states)
+    assert requested == sorted(["trace-4711", generated])
