@@ -120,14 +120,16 @@ def test_a_follower_that_gathers_takes_commits_made_close_together_in_one_batch(
     app.top_up(workspace.id, 1, reference="first")
     wait_for(lambda: consumer.sizes)  # it has taken the first, so it is listening now
     time.sleep(0.2)
-    first, head = consumer.sizes[0], app.recorder.max_notification_id()
+    head = app.recorder.max_notification_id()
 
     for n in range(5):  # five commits 30 ms apart: without gathering, five batches
         app.top_up(workspace.id, 1, reference=f"next-{n}")
         time.sleep(0.03)
 
     wait_for(lambda: consumer.at == app.recorder.max_notification_id())
-    assert consumer.sizes == [first, app.recorder.max_notification_id() - head]
+    later = consumer.sizes[1:]
+    # One batch; two if the follower was still reading when the first of them landed.
+    assert sum(later) == app.recorder.max_notification_id() - head and len(later) <= 2
 
 
 def test_a_read_model_that_fails_stays_behind_while_the_others_keep_up_then_catches_up(container: Container) -> None:
