@@ -56,7 +56,8 @@ class EventLogRecorder(PostgresApplicationRecorder):
     sent in binary (`%b`): the library's array of a composite type, and `%s` arrays too, are written out as
     text in Python, each state as escaped hex (~40 µs an event, a tenth of the API process's time under load),
     where binary arrays cost ~2 µs an event. Its table is never truncated by vacuum.
-    Once `group_inserts` is called, concurrent commands' inserts share transactions (adapters/grouped_inserts.py)."""
+    Once `group_inserts` is called, concurrent commands' inserts share transactions (adapters/grouped_inserts.py),
+    except a save's that says `grouped=False`: its events are a group already, written in the caller's transaction."""
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -77,9 +78,9 @@ class EventLogRecorder(PostgresApplicationRecorder):
             self.groups = GroupedInserts(super().insert_events)
         return self.groups
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], *, grouped: bool = True, **kwargs: Any) -> Sequence[int] | None:
         # An insert that carries more than its events (a process application's tracking record) keeps the library's path.
-        if self.groups is None or not stored_events or any(value is not None for value in kwargs.values()):
+        if self.groups is None or not grouped or not stored_events or any(value is not None for value in kwargs.values()):
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
         return self.groups.insert(stored_events)

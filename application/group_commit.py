@@ -245,7 +245,9 @@ class JobRequestBatcher(SingleWriter[PendingRequest]):
             changed = applied.changed()
             try:
                 if changed:
-                    self.app.save(*changed)
+                    # A batch is a group already: handing it to the event log's writer thread would only add two
+                    # waits for another thread (and for the GIL) to a save that gains nothing from company.
+                    self.app.save(*changed, grouped=False)
             except RecordConflictError:
                 # Another writer (another process, or this one's other commands) changed an account or
                 # claimed a key since it was loaded: load everything again and apply the batch again.

@@ -23,6 +23,7 @@ from domain.credit_account import CreditAccount
 from domain.errors import DomainError, IdempotencyKeyReused, InsufficientCredits
 from domain.generation_job import GenerationJob
 from domain.idempotency_key import IdempotencyKey
+from tests.conftest import event_log_of
 
 BRIEF: dict[str, Any] = {"product": {"name": "Lamp"}, "count": 1}
 OTHER_BRIEF: dict[str, Any] = {"product": {"name": "Desk"}, "count": 1}
@@ -115,6 +116,24 @@ def test_a_key_reused_with_another_body_within_a_batch_fails_alone(container: Co
     assert isinstance(first, JobReceipt) and isinstance(other, JobReceipt)
     assert isinstance(reused, IdempotencyKeyReused)
     assert debits(app, workspace_id) == [1, 1]
+
+
+def test_a_batch_is_saved_in_its_writers_own_transaction_not_queued_for_the_event_log_writer(container: Container) -> None:
+    # A batch is a group already: queued behind the event log's writer thread it would only wait for it.
+    app = container.app
+    groups = event_log_of(container).groups
+    assert groups is not None, "the event log groups other commands' inserts"
+    workspaces = [app.create_workspace(name)[0].id for name in ("Acme", "Globex")]
+    inserts_before = groups.stats.inserts
+
+    with held_batcher(app) as batcher:
+        answers = [batcher.submit(workspace_id, "copy", BRIEF, 1) for workspace_id in [*workspaces, workspaces[0]]]
+        batcher.start()
+        receipts = [outcome(answer) for answer in answers]
+
+    assert all(isinstance(receipt, JobReceipt) for receipt in receipts)
+    assert [debits(app, workspace_id) for workspace_id in workspaces] == [[1, 1], [1]]
+    assert (batcher.stats.batches, groups.stats.inserts) == (1, inserts_before)
 
 
 def test_each_request_in_a_batch_records_its_own_callers_metadata(container: Container) -> None:
