@@ -51,15 +51,12 @@ def stop_on_signals() -> threading.Event:
 def run_service(kind: str, settings: Settings) -> None:
     configure_logging(settings.log_level, process=kind)
     if kind == "api":
-        import uvicorn
-
         from api.app import create_app
+        from api.http_protocol import serve
 
         app = create_app(settings)
         freeze_startup_heap()
-        # No proxy headers: Pressroom reads neither the client's address nor the scheme (PRESSROOM_PUBLIC_URL says how
-        # clients reach it), and checking whether each request came from a trusted proxy cost a twentieth of a request.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
+        serve(app, settings.host, settings.port)
         return
     # Background processes need few connections; the API's pool is sized by PRESSROOM_DB_POOL_SIZE.
     container = Container(msgspec.structs.replace(settings, db_pool_size=min(settings.db_pool_size, 4)))
