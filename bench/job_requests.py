@@ -118,6 +118,12 @@ class PgbenchResult:
     tps: float
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the machine's cores have spent busy since it booted, every process's and the kernel's (/proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split(maxsplit=8)[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress for the person running the bench
 

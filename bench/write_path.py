@@ -6,8 +6,11 @@ docs/BENCHMARKS.md, whose first section it is."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,10 +23,12 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from adapters.embedded import free_port
 from bench.event_lag import percentile
 from bench.job_requests import (
     REPORT,
     BenchError,
+    HttpResult,
     Options,
     PgbenchResult,
     System,
@@ -31,11 +36,15 @@ from bench.job_requests import (
     database_url,
     ensure_wrk,
     machine,
+    machine_busy_seconds,
+    parse_wrk,
     report_server_errors,
     run_pgbench,
+    run_wrk,
     say,
     start_system,
     stop_system,
+    write_wrk_script,
 )
 from bench.scale_out import LedgerCheck, Load, LoadResult, balances, check, get_json, merged_percentile, run_load
 from projections.catalog import READ_MODELS
@@ -85,10 +94,15 @@ class Run:
     loads: list[LoadResult] = field(default_factory=list)
     lags_ms: list[float] = field(default_factory=list)
     load_averages: list[float] = field(default_factory=list)  # the 1-minute load average before each part
+    busy_seconds: list[float] = field(default_factory=list)  # the machine's busy CPU time during each part
 
     @property
     def requests_per_second(self) -> float:
         return statistics.mean(load.http.requests_per_second for load in self.loads)
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return sum(self.busy_seconds) / max(self.requests, 1) * 1000
 
     @property
     def requests(self) -> int:
@@ -179,11 +193,60 @@ def run_part(run: Run, options: Options, wrk: str, work_dir: Path, seconds: int)
         probe.start()
     run.load_averages.append(os.getloadavg()[0])
     label = f"{run.scenario.name.replace(' ', '-').replace(',', '')}-{len(run.loads) + 1}"
+    busy = machine_busy_seconds()
     try:
         run.loads.append(run_load(wrk, Load(label, run.system.base_url, run.keys, replace(options, duration=seconds)), work_dir))
+        run.busy_seconds.append(machine_busy_seconds() - busy)
     finally:
         if probe is not None:
             run.lags_ms.extend(probe.stop())
+
+
+@dataclass
+class Floor:
+    """The bare route (bench/bare_route.py) under the same wrk load: what serving the request costs without Pressroom."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    parts: list[HttpResult] = field(default_factory=list)
+    busy_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def requests_per_second(self) -> float:
+        return statistics.mean(part.requests_per_second for part in self.parts)
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return sum(self.busy_seconds) / max(sum(part.requests for part in self.parts), 1) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return max(part.p99_ms for part in self.parts)
+
+
+def start_floor() -> Floor:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.bare_route", "--port", str(port)], stdout=subprocess.DEVNULL)
+    floor = Floor(process, f"http://127.0.0.1:{port}/v1/jobs")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return floor
+        time.sleep(0.1)
+    stop_floor(floor)
+    raise BenchError(f"the bare route did not start listening on port {port}")
+
+
+def run_floor_part(floor: Floor, options: Options, wrk: str, work_dir: Path, seconds: int) -> None:
+    script = write_wrk_script(work_dir / "bare-route.lua", ["not-checked"])
+    busy = machine_busy_seconds()
+    floor.parts.append(parse_wrk(run_wrk(wrk, replace(options, duration=seconds), floor.url, script)))
+    floor.busy_seconds.append(machine_busy_seconds() - busy)
+
+
+def stop_floor(floor: Floor) -> None:
+    floor.process.terminate()
+    floor.process.wait(timeout=30)
 
 
 def finish(run: Run) -> Result:
@@ -194,27 +257,34 @@ def finish(run: Run) -> Result:
     return Result(run, ledger, report_server_errors(run.system))
 
 
-def measure(options: WriteOptions, wrk: str, work_dir: Path) -> tuple[list[Result], PgbenchResult]:
-    """The write-path scenarios in `rounds` parts each, in the order a b c, then c b a, and so on (the machine's other
-    work changes while the bench runs: alternating spreads a steady change over them alike); then the whole system."""
+def measure(options: WriteOptions, wrk: str, work_dir: Path) -> tuple[list[Result], PgbenchResult, Floor]:
+    """The bare route and the write-path scenarios in `rounds` parts each, in the order f a b c, then c b a f, and so on
+    (the machine's other work changes while the bench runs: alternating spreads a steady change over them alike); then
+    the whole system."""
     compared, whole = SCENARIOS[:-1], SCENARIOS[-1]
     runs: list[Run] = []
+    floor = start_floor()
     try:
         for index, scenario in enumerate(compared):
             runs.append(start(scenario, options, work_dir / str(index)))
         pgbench = run_pgbench(runs[0].system, options, work_dir)
         seconds = options.duration // options.rounds
         for round_ in range(options.rounds):
-            for run in runs if round_ % 2 == 0 else runs[::-1]:
-                run_part(run, options, wrk, work_dir, seconds)
+            parts: list[Run | Floor] = [floor, *runs]
+            for part in parts if round_ % 2 == 0 else parts[::-1]:
+                if isinstance(part, Floor):
+                    run_floor_part(part, options, wrk, work_dir, seconds)
+                else:
+                    run_part(part, options, wrk, work_dir, seconds)
     finally:
+        stop_floor(floor)
         results = [finish(run) for run in runs]
     last = start(whole, options, work_dir / "whole")
     try:
         run_part(last, options, wrk, work_dir, options.duration)
     finally:
         results.append(finish(last))
-    return results, pgbench
+    return results, pgbench, floor
 
 
 def lag(run: Run) -> str:
@@ -229,12 +299,13 @@ def verdict(met: bool) -> str:
     return "met" if met else "**not met**"
 
 
-def render(options: WriteOptions, host: str, results: list[Result], pgbench: PgbenchResult) -> str:
+def render(options: WriteOptions, host: str, results: list[Result], pgbench: PgbenchResult, floor: Floor) -> str:
     grouped, alone, hot = (result.run for result in results[:3])
     ratio = grouped.requests_per_second / alone.requests_per_second
     rows = "\n".join(
         f"| {r.scenario.name} | {r.scenario.services or 'all'} | {r.run.requests_per_second:,.0f} req/s | "
-        f"{r.run.percentile_ms(50):.1f} ms | {r.run.percentile_ms(99):.1f} ms | {r.run.non2xx:,} of {r.run.requests:,} | {lag(r.run)} | "
+        f"{r.run.percentile_ms(50):.1f} ms | {r.run.percentile_ms(99):.1f} ms | {r.run.non2xx:,} of {r.run.requests:,} | "
+        f"{r.run.cpu_ms_per_request:.3f} ms | {lag(r.run)} | "
         f"{', '.join(f'{load:.1f}' for load in r.run.load_averages)} |"
         for r in results
     )
@@ -278,11 +349,21 @@ the processes named (`PRESSROOM_SERVICES`; `PRESSROOM_GROUP_COMMIT=false` for th
 ran in {options.rounds} parts each, in the order 1 2 3, then 3 2 1 (the machine's other work changes during the run, and
 alternating spreads a steady change over them alike), their systems all up; then the last row alone. A row's
 throughput is the mean of its parts', its percentiles merged from theirs. The read-model lag is from the moment a
-probe saw an event committed until every read model had applied it (p50 / p99, samples).
+probe saw an event committed until every read model had applied it (p50 / p99, samples). Machine CPU a request is
+the busy time of both cores over a row's parts (every process's and the kernel's, wrk's too, from `/proc/stat`)
+divided by the requests answered.
 
-| load | processes | throughput | p50 | p99 | non-2xx | read-model lag p50 / p99 | 1-min load average before each part |
-| --- | --- | --- | --- | --- | --- | --- | --- |
+| load | processes | throughput | p50 | p99 | non-2xx | machine CPU a request | read-model lag p50 / p99 | 1-min load average before |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
+
+The HTTP floor, measured in the same rounds (first in the first, last in the second): a bare Litestar route
+(`bench/bare_route.py`) that parses the same body into the same schema and answers the same `JobAccepted` JSON with
+nothing behind it, served as the API is served, under the same wrk load: **{floor.requests_per_second:,.0f} req/s**,
+p99 ≤ {floor.p99_ms:.1f} ms, **{floor.cpu_ms_per_request:.3f} ms** of machine CPU a request. Group commit's
+`POST /v1/jobs` took {grouped.cpu_ms_per_request / floor.cpu_ms_per_request:.1f}× the floor's CPU a request: serving
+HTTP is {floor.cpu_ms_per_request / grouped.cpu_ms_per_request:.0%} of a job request's cost here, the rest is
+Pressroom's (the API process's command, authentication and encoding, PostgreSQL, the projections).
 
 pgbench single-row INSERT on the same database ({options.connections} clients, {options.threads} threads, {options.duration} s,
 before any load): {pgbench.tps:,.0f} TPS; group commit's requests per second are **{share:.3f}**
@@ -331,11 +412,11 @@ def main(argv: list[str] | None = None) -> None:
     host = machine()
     with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as work:
         try:
-            results, pgbench = measure(options, ensure_wrk(), Path(work))
+            results, pgbench, floor = measure(options, ensure_wrk(), Path(work))
         except BenchError as error:
             say(f"bench failed: {error}")
             sys.exit(1)
-    report = render(options, host, results, pgbench)
+    report = render(options, host, results, pgbench, floor)
     REPORT.write_text(report)
     print(report)  # noqa: T201 - the bench's answer
     if not all(result.ledger.sound for result in results):
