@@ -5,7 +5,14 @@ events table's lock instead of queueing on it one by one.
 The writer keeps the credit accounts it wrote in memory between batches, and brings every one a batch
 needs up to date with one query for the events stored after it (by anyone: other commands, other
 processes) before applying the batch; the event store's version check catches whatever lands between
-that query and the save, and any failure drops the batch's accounts from memory."""
+that query and the save, and any failure drops the batch's accounts from memory.
+
+While no other writer has been seen changing an account for a second (the usual case when each workspace's
+requests reach one process), the writer skips that query and trusts the accounts in memory: a save proves
+them current all the same, since the version check refuses an account that another writer moved on. A
+request refused on a trusted account has no save to prove it, so the query is then made after the batch,
+from the versions it started from: if it finds nothing the refusal stands, and if it finds another
+writer's events the batch is applied again to the accounts as the log has them."""
 
 from __future__ import annotations
 
@@ -37,6 +44,8 @@ DEFAULT_MAX_QUEUE = 2048
 DEFAULT_MAX_QUEUE_PER_WORKSPACE = DEFAULT_MAX_QUEUE // 4
 DEFAULT_MAX_CONFLICT_RETRIES = 8
 DEFAULT_MAX_CACHED_ACCOUNTS = 10_000
+# How long after another writer's change to an account (seen in a read or in a conflict) every batch reads first again.
+DEFAULT_TRUST_AFTER_SECONDS = 1.0
 
 
 class Busy(DomainError):
@@ -71,6 +80,9 @@ class BatchStats:
     batches: int = field(default=0, metadata={"help": "Batches of job requests the writer saved"})
     requests: int = field(default=0, metadata={"help": "Job requests the writer took into batches"})
     conflicts: int = field(default=0, metadata={"help": "Batches applied again after another writer changed what they loaded"})
+    trusted: int = field(
+        default=0, metadata={"help": "Batches applied to the accounts in memory without reading the log first (no other writer seen)"}
+    )
     one_at_a_time: int = field(default=0, metadata={"help": "Batches redone one request per transaction after a failed save"})
     busy: int = field(
         default=0, metadata={"help": "Job requests answered 503 busy at once: the queue, or the workspace's share of it, was full"}
@@ -129,6 +141,12 @@ class _Applied:
     accounts: dict[UUID, CreditAccount] = field(default_factory=dict)
     keys: dict[UUID, IdempotencyKey | None] = field(default_factory=dict)
     jobs: dict[UUID, GenerationJob] = field(default_factory=dict)
+    # The accounts taken from memory without reading the log, by id, at the version the batch found them.
+    trusted: dict[UUID, int] = field(default_factory=dict)
+
+    @property
+    def refused_any(self) -> bool:
+        return any(isinstance(answer, Exception) for answer in self.answers.values())
 
     def changed(self) -> list[Aggregate]:
         touched: list[Aggregate] = [a for a in self.accounts.values() if a.pending_events]
@@ -153,6 +171,7 @@ class JobRequestBatcher(SingleWriter[PendingRequest]):
         max_queue_per_workspace: int = DEFAULT_MAX_QUEUE_PER_WORKSPACE,
         max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES,
         max_cached_accounts: int = DEFAULT_MAX_CACHED_ACCOUNTS,
+        trust_after_seconds: float = DEFAULT_TRUST_AFTER_SECONDS,
         autostart: bool = True,
     ) -> None:
         super().__init__("job-request-writer")
@@ -162,6 +181,8 @@ class JobRequestBatcher(SingleWriter[PendingRequest]):
         self.max_cached_accounts = max_cached_accounts
         self.max_batch = max_batch
         self.max_conflict_retries = max_conflict_retries
+        self.trust_after_seconds = trust_after_seconds
+        self._trusted_from = 0.0  # time.monotonic() from which the accounts in memory are trusted
         self.stats = BatchStats()
         self._queue = WorkspaceQueues(max_queue, max_queue_per_workspace)
         self._autostart = autostart
@@ -242,6 +263,10 @@ class JobRequestBatcher(SingleWriter[PendingRequest]):
             except BaseException:
                 self._evict(pending.workspace_id for pending in batch)
                 raise
+            if applied.trusted and applied.refused_any and not self._unchanged_since(applied.trusted):
+                # A refusal decided on an account another writer had moved on: decide the batch again on the log's.
+                self._evict(applied.accounts)
+                continue
             changed = applied.changed()
             try:
                 if changed:
@@ -252,6 +277,7 @@ class JobRequestBatcher(SingleWriter[PendingRequest]):
                 # Another writer (another process, or this one's other commands) changed an account or
                 # claimed a key since it was loaded: load everything again and apply the batch again.
                 self.stats.conflicts += 1
+                self._distrust()
                 self._evict(applied.accounts)
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
@@ -294,19 +320,35 @@ class JobRequestBatcher(SingleWriter[PendingRequest]):
         return applied
 
     def _load(self, batch: Sequence[PendingRequest], applied: _Applied) -> None:
-        """In one query: the events stored since the accounts in memory were last seen, and every key the batch names."""
+        """In one query: the events stored since the accounts in memory were last seen (unless they are trusted),
+        and every key the batch names."""
         known = {p.workspace_id: self._accounts[p.workspace_id] for p in batch if p.workspace_id in self._accounts}
         key_ids = {p.key_id for p in batch if p.key_id is not None}
-        after = {account.id: account.version for account in known.values()} | dict.fromkeys(key_ids, 0)
+        versions = {account.id: account.version for account in known.values()}
+        if time.monotonic() >= self._trusted_from:
+            applied.trusted, versions = versions, {}
+            self.stats.trusted += bool(applied.trusted)
         stored: dict[UUID | str, list[Any]] = {}
-        for event in self.app.events_after(after):
+        for event in self.app.events_after(versions | dict.fromkeys(key_ids, 0)):
             stored.setdefault(event.originator_id, []).append(self.app.mapper.to_domain_event(event))
         for workspace_id, account in known.items():
+            if account.id in stored:
+                self._distrust()
             applied.accounts[workspace_id] = replay(account, stored.get(account.id, ()))
             self._accounts.move_to_end(workspace_id)
         for key_id in key_ids:
             key = replay(None, stored.get(key_id, ()))
             applied.keys[key_id] = key if isinstance(key, IdempotencyKey) else None
+
+    def _unchanged_since(self, versions: dict[UUID, int]) -> bool:
+        """Whether no other writer has stored events for these accounts after these versions."""
+        if any(True for _ in self.app.events_after(versions)):
+            self._distrust()
+            return False
+        return True
+
+    def _distrust(self) -> None:
+        self._trusted_from = time.monotonic() + self.trust_after_seconds
 
     def _remember(self, account: CreditAccount) -> CreditAccount:
         self._accounts[account.workspace_id] = account

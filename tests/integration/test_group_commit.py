@@ -185,6 +185,47 @@ def test_a_batch_that_loses_a_race_to_another_process_is_applied_again_and_charg
         rival.close()
 
 
+def test_a_request_refused_on_an_account_in_memory_that_another_process_topped_up_is_decided_again(container: Container) -> None:
+    app = container.app
+    rival = Container(container.settings)
+    try:
+        workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
+        with held_batcher(app) as batcher:
+            spent = batcher.submit(workspace_id, "image", IMAGES, 16)  # 48 credits
+            batcher.start()
+            assert outcome(spent).credits_remaining == 2  # type: ignore[union-attr]
+            rival.app.top_up(workspace_id, 100, "order-1")  # the writer's account in memory does not know
+            answer = outcome(batcher.submit(workspace_id, "image", IMAGES, 1))
+
+        assert isinstance(answer, JobReceipt) and answer.credits_remaining == 99
+        assert batcher.stats.trusted == 1, "the second batch was applied to the account in memory"
+        assert (app.credit_account(workspace_id).balance, debits(app, workspace_id)) == (99, [48, 3])
+    finally:
+        rival.close()
+
+
+def test_a_batch_on_an_account_in_memory_that_another_process_changed_is_saved_once_and_the_next_batch_reads_first(
+    container: Container,
+) -> None:
+    app = container.app
+    rival = Container(container.settings)
+    try:
+        workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
+        with held_batcher(app) as batcher:
+            batcher.start()
+            first = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
+            rival.app.request_job_alone(workspace_id, "image", IMAGES, 1)
+            second = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
+            third = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
+
+        assert [r.credits_remaining for r in (first, second, third) if isinstance(r, JobReceipt)] == [49, 45, 44]
+        # The second batch trusted its account and lost to the rival's debit; the third read the log first.
+        assert (batcher.stats.trusted, batcher.stats.conflicts) == (1, 1)
+        assert (app.credit_account(workspace_id).balance, debits(app, workspace_id)) == (44, [1, 3, 1, 1])
+    finally:
+        rival.close()
+
+
 def test_a_save_that_fails_for_another_reason_answers_each_request_from_its_own_transaction(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
