@@ -204,6 +204,24 @@ def test_a_request_refused_on_an_account_in_memory_that_another_process_topped_u
         rival.close()
 
 
+def test_a_replayed_key_answers_the_balance_another_process_topped_up(container: Container) -> None:
+    # A replay saves nothing on the account, so nothing but a read proves the balance it answers.
+    app = container.app
+    rival = Container(container.settings)
+    try:
+        workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
+        with held_batcher(app) as batcher:
+            batcher.start()
+            first = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key="k-1"))
+            rival.app.top_up(workspace_id, 100, "order-1")
+            replayed = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key="k-1"))
+
+        assert isinstance(first, JobReceipt) and isinstance(replayed, JobReceipt)
+        assert (replayed.duplicate, replayed.job.id, replayed.credits_remaining) == (True, first.job.id, 149)
+    finally:
+        rival.close()
+
+
 def test_a_batch_on_an_account_in_memory_that_another_process_changed_is_saved_once_and_the_next_batch_reads_first(
     container: Container,
 ) -> None:
