@@ -53,6 +53,14 @@ def debits(app: Pressroom, workspace_id: UUID) -> list[int]:
     return [event.amount for event in events if isinstance(event, CreditAccount.Debited)]
 
 
+@pytest.fixture
+def rival(container: Container) -> Iterator[Container]:
+    """Another process on the same database: what it writes, the batcher's writer did not."""
+    other = Container(container.settings)
+    yield other
+    other.close()
+
+
 def test_a_batch_with_a_request_short_of_credits_fails_that_request_alone(container: Container) -> None:
     app = container.app
     workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
@@ -157,91 +165,78 @@ def test_each_request_in_a_batch_records_its_own_callers_metadata(container: Con
 
 
 def test_a_batch_that_loses_a_race_to_another_process_is_applied_again_and_charges_once(
-    container: Container, monkeypatch: pytest.MonkeyPatch
+    container: Container, rival: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = container.app
-    rival = Container(container.settings)
-    try:
-        workspace_id = app.create_workspace("Acme")[0].id
-        save = app.save
-        raced: list[JobReceipt] = []
+    workspace_id = app.create_workspace("Acme")[0].id
+    save = app.save
+    raced: list[JobReceipt] = []
 
-        def save_after_the_rival(*aggregates: Any, **kwargs: Any) -> Any:
-            if not raced:  # between this batch's load and its save, another process debits the account
-                raced.append(rival.app.request_job_alone(workspace_id, "image", IMAGES, 1))
-            return save(*aggregates, **kwargs)
+    def save_after_the_rival(*aggregates: Any, **kwargs: Any) -> Any:
+        if not raced:  # between this batch's load and its save, another process debits the account
+            raced.append(rival.app.request_job_alone(workspace_id, "image", IMAGES, 1))
+        return save(*aggregates, **kwargs)
 
-        monkeypatch.setattr(app, "save", save_after_the_rival)
-        with held_batcher(app) as batcher:
-            answers = [batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key=f"k-{n}") for n in range(3)]
-            batcher.start()
-            receipts = [a.result(timeout=30) for a in answers]
+    monkeypatch.setattr(app, "save", save_after_the_rival)
+    with held_batcher(app) as batcher:
+        answers = [batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key=f"k-{n}") for n in range(3)]
+        batcher.start()
+        receipts = [a.result(timeout=30) for a in answers]
 
-        assert batcher.stats.conflicts == 1
-        assert [r.credits_remaining for r in receipts] == [46, 45, 44]
-        assert sorted(debits(app, workspace_id)) == [1, 1, 1, 3]
-        assert app.credit_account(workspace_id).balance == 44
-    finally:
-        rival.close()
+    assert batcher.stats.conflicts == 1
+    assert [r.credits_remaining for r in receipts] == [46, 45, 44]
+    assert sorted(debits(app, workspace_id)) == [1, 1, 1, 3]
+    assert app.credit_account(workspace_id).balance == 44
 
 
-def test_a_request_refused_on_an_account_in_memory_that_another_process_topped_up_is_decided_again(container: Container) -> None:
+def test_a_request_refused_on_an_account_in_memory_that_another_process_topped_up_is_decided_again(
+    container: Container, rival: Container
+) -> None:
     app = container.app
-    rival = Container(container.settings)
-    try:
-        workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
-        with held_batcher(app) as batcher:
-            spent = batcher.submit(workspace_id, "image", IMAGES, 16)  # 48 credits
-            batcher.start()
-            assert outcome(spent).credits_remaining == 2  # type: ignore[union-attr]
-            rival.app.top_up(workspace_id, 100, "order-1")  # the writer's account in memory does not know
-            answer = outcome(batcher.submit(workspace_id, "image", IMAGES, 1))
+    workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
+    with held_batcher(app) as batcher:
+        spent = batcher.submit(workspace_id, "image", IMAGES, 16)  # 48 credits
+        batcher.start()
+        assert outcome(spent).credits_remaining == 2  # type: ignore[union-attr]
+        rival.app.top_up(workspace_id, 100, "order-1")  # the writer's account in memory does not know
+        answer = outcome(batcher.submit(workspace_id, "image", IMAGES, 1))
 
-        assert isinstance(answer, JobReceipt) and answer.credits_remaining == 99
-        assert batcher.stats.trusted == 1, "the second batch was applied to the account in memory"
-        assert (app.credit_account(workspace_id).balance, debits(app, workspace_id)) == (99, [48, 3])
-    finally:
-        rival.close()
+    assert isinstance(answer, JobReceipt) and answer.credits_remaining == 99
+    assert batcher.stats.trusted == 1, "the second batch was applied to the account in memory"
+    assert (app.credit_account(workspace_id).balance, debits(app, workspace_id)) == (99, [48, 3])
 
 
-def test_a_replayed_key_answers_the_balance_another_process_topped_up(container: Container) -> None:
+def test_a_replayed_key_answers_the_balance_another_process_topped_up(container: Container, rival: Container) -> None:
     # A replay saves nothing on the account, so nothing but a read proves the balance it answers.
     app = container.app
-    rival = Container(container.settings)
-    try:
-        workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
-        with held_batcher(app) as batcher:
-            batcher.start()
-            first = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key="k-1"))
-            rival.app.top_up(workspace_id, 100, "order-1")
-            replayed = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key="k-1"))
+    workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
+    with held_batcher(app) as batcher:
+        batcher.start()
+        first = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key="k-1"))
+        rival.app.top_up(workspace_id, 100, "order-1")
+        replayed = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1, idempotency_key="k-1"))
 
-        assert isinstance(first, JobReceipt) and isinstance(replayed, JobReceipt)
-        assert (replayed.duplicate, replayed.job.id, replayed.credits_remaining) == (True, first.job.id, 149)
-    finally:
-        rival.close()
+    assert isinstance(first, JobReceipt) and isinstance(replayed, JobReceipt)
+    assert (replayed.duplicate, replayed.job.id, replayed.credits_remaining) == (True, first.job.id, 149)
 
 
 def test_a_batch_on_an_account_in_memory_that_another_process_changed_is_saved_once_and_the_next_batch_reads_first(
     container: Container,
+    rival: Container,
 ) -> None:
     app = container.app
-    rival = Container(container.settings)
-    try:
-        workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
-        with held_batcher(app) as batcher:
-            batcher.start()
-            first = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
-            rival.app.request_job_alone(workspace_id, "image", IMAGES, 1)
-            second = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
-            third = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
+    workspace_id = app.create_workspace("Acme")[0].id  # 50 credits
+    with held_batcher(app) as batcher:
+        batcher.start()
+        first = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
+        rival.app.request_job_alone(workspace_id, "image", IMAGES, 1)
+        second = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
+        third = outcome(batcher.submit(workspace_id, "copy", BRIEF, 1))
 
-        assert [r.credits_remaining for r in (first, second, third) if isinstance(r, JobReceipt)] == [49, 45, 44]
-        # The second batch trusted its account and lost to the rival's debit; the third read the log first.
-        assert (batcher.stats.trusted, batcher.stats.conflicts) == (1, 1)
-        assert (app.credit_account(workspace_id).balance, debits(app, workspace_id)) == (44, [1, 3, 1, 1])
-    finally:
-        rival.close()
+    assert [r.credits_remaining for r in (first, second, third) if isinstance(r, JobReceipt)] == [49, 45, 44]
+    # The second batch trusted its account and lost to the rival's debit; the third read the log first.
+    assert (batcher.stats.trusted, batcher.stats.conflicts) == (1, 1)
+    assert (app.credit_account(workspace_id).balance, debits(app, workspace_id)) == (44, [1, 3, 1, 1])
 
 
 def test_a_save_that_fails_for_another_reason_answers_each_request_from_its_own_transaction(
