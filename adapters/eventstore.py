@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.generators import send
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from adapters.grouped_inserts import GroupedInserts
@@ -56,6 +57,16 @@ class EventLogRecorder(PostgresApplicationRecorder):
     sent in binary (`%b`): the library's array of a composite type, and `%s` arrays too, are written out as
     text in Python, each state as escaped hex (~40 µs an event, a tenth of the API process's time under load),
     where binary arrays cost ~2 µs an event. Its table is never truncated by vacuum.
+
+    An insert is one statement, a call of a function that takes the writers' lock, notifies the log's channel
+    and inserts the events: on an autocommit connection the statement is its own transaction, committed before
+    its answer comes, so a save is one round trip. The library's transaction (BEGIN, the lock, NOTIFY, the
+    insert and COMMIT, in a pipeline) waited for PostgreSQL's answer five times, the writers' lock held
+    throughout, and polled the socket ~25 times: each poll let go of the GIL, to wait to take it back from
+    the API's event loop.
+    An insert that carries a process application's tracking record keeps the library's transaction, as does
+    every insert with `in_one_statement` False (the vacuum bench compares the library's lock with it).
+
     Once `group_inserts` is called, concurrent commands' inserts share transactions (adapters/grouped_inserts.py),
     except a save's that says `grouped=False`: its events are a group already, written in the caller's transaction."""
 
@@ -70,31 +81,56 @@ class EventLogRecorder(PostgresApplicationRecorder):
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
         ).format(Identifier(datastore.schema), Identifier(self.events_table_name), SQL(datastore.originator_id_type))
+        insert_function = Identifier(datastore.schema, f"{self.events_table_name}_insert")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {function}(ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql SET lock_timeout = {lock_timeout} AS $$ BEGIN "
+                "PERFORM {lock}; PERFORM pg_notify({channel}, ''); "
+                "RETURN QUERY INSERT INTO {table} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id; END $$"
+            ).format(
+                function=insert_function,
+                id_type=SQL(datastore.originator_id_type),
+                lock_timeout=Literal(f"{datastore.lock_timeout}s"),
+                lock=writers_lock(self),
+                channel=Literal(self.channel_name),
+                table=Identifier(datastore.schema, self.events_table_name),
+            )
+        )
+        self.insert_function_call = rendered(SQL("SELECT * FROM {}(%b, %b, %b, %b)").format(insert_function))
+        self.in_one_statement = True
         self.groups: GroupedInserts | None = None
         self._notify = rendered(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
 
     def group_inserts(self) -> GroupedInserts:
         if self.groups is None:
-            self.groups = GroupedInserts(super().insert_events)
+            self.groups = GroupedInserts(self._insert)
         return self.groups
 
     def insert_events(self, stored_events: Sequence[StoredEvent], *, grouped: bool = True, **kwargs: Any) -> Sequence[int] | None:
         # An insert that carries more than its events (a process application's tracking record) keeps the library's path.
-        if self.groups is None or not grouped or not stored_events or any(value is not None for value in kwargs.values()):
+        if not stored_events or any(value is not None for value in kwargs.values()):
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
+        if self.groups is None or not grouped:
+            return self._insert(stored_events)
         return self.groups.insert(stored_events)
+
+    def _insert(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
+        ids: Sequence[int] | None = (self._insert_in_one_statement if self.in_one_statement else super().insert_events)(stored_events)
+        return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library retries its insert
+    def _insert_in_one_statement(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(self.insert_function_call, _columns(stored_events), prepare=True)
+            return [row[0] for row in curs.fetchall()]
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._lock_table(curs)
         self._notify_channel(curs)
-        columns = (
-            [event.originator_id for event in stored_events],
-            [event.originator_version for event in stored_events],
-            [event.topic for event in stored_events],
-            [event.state for event in stored_events],
-        )
-        curs.execute(self.insert_events_statement, columns, prepare=True, binary=True)
+        curs.execute(self.insert_events_statement, _columns(stored_events), prepare=True, binary=True)
         # In pipeline mode psycopg stops writing once its commands are queued, even when the socket took only
         # part of them: an insert larger than the socket's buffer (~1 MB, at one event or at 12,000) then waited
         # forever for a reply to a statement PostgreSQL had not yet been sent, holding every writer behind it.
@@ -103,6 +139,15 @@ class EventLogRecorder(PostgresApplicationRecorder):
 
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         curs.execute(self._notify)
+
+
+def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], list[int], list[str], list[bytes]]:
+    return (
+        [event.originator_id for event in stored_events],
+        [event.originator_version for event in stored_events],
+        [event.topic for event in stored_events],
+        [event.state for event in stored_events],
+    )
 
 
 def open_application(
@@ -151,6 +196,10 @@ def rendered(statement: Composed) -> SQL:
 
 
 def writers_lock_statement(recorder: PostgresApplicationRecorder) -> SQL:
+    return rendered(SQL("SELECT {}").format(writers_lock(recorder)))
+
+
+def writers_lock(recorder: PostgresApplicationRecorder) -> Composed:
     # The two-key form: its key space does not overlap the one-key form's that other advisory locks use.
     table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
-    return rendered(SQL("SELECT pg_advisory_xact_lock({0}, hashtext({1}))").format(Literal(EVENT_LOG_LOCK_SCOPE), Literal(table)))
+    return SQL("pg_advisory_xact_lock({0}, hashtext({1}))").format(Literal(EVENT_LOG_LOCK_SCOPE), Literal(table))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import psycopg
+from psycopg import pq
 
 from adapters.bootstrap import Container
-from adapters.eventstore import writers_lock_statement
+from adapters.eventstore import EventLogRecorder, open_application, writers_lock_statement
+from domain.workspace import Workspace
 from tests.conftest import event_log_of, events_table
 
 
@@ -55,3 +61,33 @@ def test_vacuum_leaves_the_empty_tail_of_the_log_in_place_rather_than_locking_wr
         size = conn.execute("SELECT pg_relation_size(%s)", (table,)).fetchone()
         conn.execute(f"VACUUM {table}")
         assert conn.execute("SELECT pg_relation_size(%s)", (table,)).fetchone() == size
+
+
+def test_save_then_its_events_are_written_in_one_round_trip_and_listeners_notified(new_database: Callable[[], str], tmp_path: Path) -> None:
+    url = new_database()
+    app = open_application(url, pool_size=1, create_tables=True)
+    recorder = app.recorder
+    assert isinstance(recorder, EventLogRecorder)
+    traces = [tmp_path / "first.trace", tmp_path / "second.trace"]
+    workspace = Workspace.open(uuid4(), "Acme")
+    try:
+        app.save(Workspace.open(uuid4(), "First"))  # the first prepares the statement, in a round trip of its own
+        with psycopg.connect(url, autocommit=True) as listener, contextlib.ExitStack() as files:
+            listener.execute(f"LISTEN {recorder.channel_name}")
+            with contextlib.ExitStack() as borrowed:
+                pooled = [borrowed.enter_context(recorder.datastore.get_connection()) for _ in traces]  # all the pool holds
+                for conn, path in zip(pooled, traces, strict=True):
+                    conn.pgconn.trace(files.enter_context(path.open("w")).fileno())
+                    conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            app.save(workspace)
+            for conn in pooled:
+                conn.pgconn.untrace()
+            notified = list(listener.notifies(timeout=5, stop_after=1))
+        saved: Workspace = app.repository.get(workspace.id)
+    finally:
+        app.close()
+
+    assert saved.name == "Acme"
+    # The library's transaction waited for PostgreSQL's answer five times, the writers' lock held throughout.
+    assert sum(path.read_text().count("ReadyForQuery") for path in traces) == 1
+    assert len(notified) == 1
