@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from uuid import uuid4
 
 import structlog
 from litestar import Litestar, Request, get
@@ -37,6 +36,7 @@ from api.controllers.webhooks import WebhooksController
 from api.controllers.workspace import WorkspaceController
 from api.errors import EXCEPTION_HANDLERS
 from application.event_catalogue import asyncapi
+from application.ids import new_id
 from application.metadata import set_metadata
 from application.pressroom import Principal
 from domain.api_key import ApiKey
@@ -52,7 +52,7 @@ def request_middleware(app: ASGIApp) -> ASGIApp:
             return
         started, method = time.perf_counter(), scope["method"]
         given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"").decode("latin-1")[:100]
-        request_id = given or uuid4().hex
+        request_id = given or new_id().hex
 
         async def answer(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -32,6 +32,7 @@ from eventsourcing.persistence import (
 )
 
 from application.billing import CreditPackPurchased, PaymentNotice, SubscriptionChanged
+from application.ids import new_id
 from application.metadata import MetadataMapper
 from application.ports import Clock, MediaFile, MediaStore
 from application.snapshots import Snapshotter
@@ -658,7 +659,7 @@ def charge_job(
     """A new job, charged to the loaded `account`, and with an `idempotency_key` the key that names it: `key`
     (that key's earlier claim, loaded, when it has one) reclaimed, else a new claim. Nothing is saved: the
     account, the job and the key (None without an idempotency key) are the caller's to save together."""
-    job_id = uuid4()
+    job_id = new_id()
     charge = account.debit(job_id, cost, job_type)
     job = GenerationJob.request(job_id, workspace_id, job_type, job_input, charge, fingerprint, campaign_id, outputs)
     if idempotency_key is None:
