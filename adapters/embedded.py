@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -58,18 +59,20 @@ class EmbeddedPostgres:
         # The server has a new process now: without this, close() would think it already stopped.
         self.server._postmaster_info = PostmasterInfo.read_from_pgdata(self.server.pgdata)
 
-    def ensure(self, **parameters: int) -> None:
-        """Sets numeric server parameters that are below what is asked (a restart, so only when needed)."""
+    def ensure(self, *, at_least: Mapping[str, int] | None = None, exactly: Mapping[str, str] | None = None) -> None:
+        """Sets the numeric server parameters that are below `at_least`, and those that differ from `exactly`
+        (a restart, so only when one needs it)."""
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
-            low = {
-                name: value
-                for name, value in parameters.items()
-                if int(conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone()[0]) < value  # type: ignore[index]
-            }
-        if low:
-            self.configure(**{name: str(value) for name, value in low.items()})
+
+            def setting(name: str) -> str:
+                return str(conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone()[0])  # type: ignore[index]
+
+            wrong = {name: str(value) for name, value in (at_least or {}).items() if int(setting(name)) < value}
+            wrong |= {name: value for name, value in (exactly or {}).items() if setting(name) != value}
+        if wrong:
+            self.configure(**wrong)
 
     def close(self) -> None:
         self.server.cleanup()

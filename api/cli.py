@@ -33,6 +33,9 @@ EMBEDDED_MAX_CONNECTIONS = 500
 # MB of WAL segments kept for reuse: a vacuum's burst of WAL then never makes a commit wait while a new segment
 # is created and synced (docs/OPERATIONS.md).
 EMBEDDED_MIN_WAL_MB = 1024
+# Until there are segments to reuse (a new data directory), each new WAL segment was written full of zeros and
+# synced while a commit waited for it; without the zeros, creating one costs a write of its last page.
+EMBEDDED_WAL_INIT_ZERO = "off"
 
 
 def stop_on_signals() -> threading.Event:
@@ -163,7 +166,10 @@ def up(settings: Settings) -> None:
     try:
         if settings.database_url is None:
             postgres = EmbeddedPostgres(settings.data_dir)
-            postgres.ensure(max_connections=EMBEDDED_MAX_CONNECTIONS, min_wal_size=EMBEDDED_MIN_WAL_MB)
+            postgres.ensure(
+                at_least={"max_connections": EMBEDDED_MAX_CONNECTIONS, "min_wal_size": EMBEDDED_MIN_WAL_MB},
+                exactly={"wal_init_zero": EMBEDDED_WAL_INIT_ZERO},
+            )
             settings = msgspec.structs.replace(settings, database_url=postgres.url)
         if settings.kafka_bootstrap is None:
             broker = EmbeddedBroker(log_file=settings.data_dir / "broker.log")

@@ -84,7 +84,7 @@ def extra_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def services(postgres: EmbeddedPostgres, broker: EmbeddedBroker, name: str) -> dict[str, str]:
     """Settings for one run on its own database and topics of the shared PostgreSQL and broker."""
-    postgres.ensure(max_connections=EMBEDDED_MAX_CONNECTIONS)  # every service keeps its own connections
+    postgres.ensure(at_least={"max_connections": EMBEDDED_MAX_CONNECTIONS})  # every service keeps its own connections
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
     return {

@@ -24,7 +24,7 @@ from adapters.embedded import EmbeddedPostgres
 from adapters.eventstore import EventLogRecorder
 from adapters.heap import freeze_startup_heap
 from adapters.settings import Settings
-from api.cli import EMBEDDED_MIN_WAL_MB
+from api.cli import EMBEDDED_MIN_WAL_MB, EMBEDDED_WAL_INIT_ZERO
 from application.pressroom import Pressroom
 from bench.account_history import REPORT
 from bench.group_commit import CREDITS, STALL_MS, Run, hammer
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as work_dir, EmbeddedPostgres(Path(work_dir), delete_on_close=True) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET autovacuum_naptime = '1s'")
-            conn.execute(f"ALTER SYSTEM SET min_wal_size = '{EMBEDDED_MIN_WAL_MB}MB'")  # as `pressroom up` sets it
+            conn.execute(f"ALTER SYSTEM SET min_wal_size = '{EMBEDDED_MIN_WAL_MB}MB'")  # as `pressroom up` sets them
+            conn.execute(f"ALTER SYSTEM SET wal_init_zero = '{EMBEDDED_WAL_INIT_ZERO}'")
             conn.execute("SELECT pg_reload_conf()")
         container = Container(Settings(database_url=pg.url, group_commit=True, db_pool_size=args.threads))
         try:
