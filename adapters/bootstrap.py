@@ -104,6 +104,8 @@ class Container:
                 media=self.media_store,
             )
             app.events_after = events_after_for(app.recorder)
+            if self.settings.event_log_as_shipped and isinstance(app.recorder, EventLogRecorder):
+                app.recorder.write_as_shipped()
             if self.settings.group_commit:
                 if isinstance(app.recorder, EventLogRecorder):
                     self._parts["grouped_inserts"] = app.recorder.group_inserts()

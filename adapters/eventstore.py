@@ -65,13 +65,14 @@ class EventLogRecorder(PostgresApplicationRecorder):
     throughout, and polled the socket ~25 times: each poll let go of the GIL, to wait to take it back from
     the API's event loop.
     An insert that carries a process application's tracking record keeps the library's transaction, as does
-    every insert with `in_one_statement` False (the vacuum bench compares the library's lock with it).
+    every insert once `write_as_shipped` is called.
 
     Once `group_inserts` is called, concurrent commands' inserts share transactions (adapters/grouped_inserts.py),
     except a save's that says `grouped=False`: its events are a group already, written in the caller's transaction."""
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.shipped_lock_statements = list(self.lock_table_statements)
         # Truncating the table's empty tail (left by aborted inserts) takes an ACCESS EXCLUSIVE lock, which stops
         # every writer while vacuum waits for it and holds it. The log only grows: the tail is soon used again.
         self.sql_create_statements.append(
@@ -102,6 +103,12 @@ class EventLogRecorder(PostgresApplicationRecorder):
         self.in_one_statement = True
         self.groups: GroupedInserts | None = None
         self._notify = rendered(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+
+    def write_as_shipped(self) -> None:
+        """Every insert in the library's transaction, behind its EXCLUSIVE table lock, as eventsourcing ships it:
+        the one-command-per-transaction path the benches compare the write path with."""
+        self.in_one_statement = False
+        self.lock_table_statements = self.shipped_lock_statements
 
     def group_inserts(self) -> GroupedInserts:
         if self.groups is None:

@@ -34,6 +34,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     group_commit_max_queue: int = 2048
     # One workspace's requests waiting beyond this are answered 503, while other workspaces' still get in.
     group_commit_max_queue_per_workspace: int = 512
+    # Every insert in eventsourcing's own transaction behind its EXCLUSIVE table lock, as the library ships: the
+    # one-command-per-transaction baseline of the write-path bench (with group_commit false); never faster.
+    event_log_as_shipped: bool = False
     # How long the relay and the campaign pipeline let events gather after being woken, to take them in fewer batches.
     relay_gather_ms: int = 10
     campaigns_gather_ms: int = 50

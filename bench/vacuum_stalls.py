@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -70,25 +69,15 @@ def vacuum_count(database_url: str, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def library_lock(recorder: PostgresApplicationRecorder) -> list[Any]:
-    """The statements eventsourcing's recorder runs in its transaction before each insert, as it ships."""
-    return [
-        SQL("SET LOCAL lock_timeout = '{0}s'").format(recorder.datastore.lock_timeout),
-        SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)),
-    ]
-
-
-def run_phase(
-    app: Pressroom, url: str, lock: str, statements: list[Any] | None, seconds: float, vacuum: bool, load: Callable[[float], Run]
-) -> Phase:
-    """`load` for `seconds`, writers taking `statements` in the library's transaction (None: Pressroom's one statement),
-    with autovacuum and the operator's VACUUM or without either."""
+def run_phase(app: Pressroom, url: str, lock: str, as_shipped: bool, seconds: float, vacuum: bool, load: Callable[[float], Run]) -> Phase:
+    """`load` for `seconds`, writers writing as eventsourcing ships (its transaction, its EXCLUSIVE table lock) or as
+    Pressroom writes, with autovacuum and the operator's VACUUM or without either."""
     recorder = app.recorder
     assert isinstance(recorder, EventLogRecorder)
     table = recorder.events_table_name
-    recorder.in_one_statement = statements is None
-    if statements is not None:
-        recorder.lock_table_statements = statements
+    pressrooms = recorder.in_one_statement, recorder.lock_table_statements
+    if as_shipped:
+        recorder.write_as_shipped()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SQL("ALTER TABLE {} SET (autovacuum_enabled = {})").format(Identifier(table), SQL(str(vacuum).lower())))
     before = vacuum_count(url, table)
@@ -101,6 +90,7 @@ def run_phase(
     stop.set()
     if vacuum:
         operator.join()
+    recorder.in_one_statement, recorder.lock_table_statements = pressrooms
     return Phase(lock, vacuum, run, vacuum_count(url, table) - before, vacuuming)
 
 
@@ -200,11 +190,11 @@ def main(argv: list[str] | None = None) -> None:
             freeze_startup_heap()  # as the API process does once it has started
             hammer(app.request_job, args.threads, 2.0, spread)  # warm-up: connections, caches
             phases = [
-                run_phase(app, pg.url, lock, statements, seconds, vacuum, lambda s: hammer(app.request_job, args.threads, s, spread))
-                for lock, statements, seconds, vacuum in (
-                    ("Pressroom's advisory lock", None, args.baseline_seconds, False),
-                    ("the library's EXCLUSIVE table lock", library_lock(recorder), args.library_seconds, True),
-                    ("Pressroom's advisory lock", None, args.seconds, True),
+                run_phase(app, pg.url, lock, as_shipped, seconds, vacuum, lambda s: hammer(app.request_job, args.threads, s, spread))
+                for lock, as_shipped, seconds, vacuum in (
+                    ("Pressroom's advisory lock", False, args.baseline_seconds, False),
+                    ("the library's EXCLUSIVE table lock", True, args.library_seconds, True),
+                    ("Pressroom's advisory lock", False, args.seconds, True),
                 )
             ]
         finally:
