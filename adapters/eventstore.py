@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,16 @@ class EventLogRecorder(PostgresApplicationRecorder):
         self.in_one_statement = False
         self.lock_table_statements = self.shipped_lock_statements
 
+    @contextmanager
+    def written_as_shipped(self) -> Iterator[None]:
+        """Inserts as eventsourcing ships them while the block runs, and as they were written before after it."""
+        before = self.in_one_statement, self.lock_table_statements
+        self.write_as_shipped()
+        try:
+            yield
+        finally:
+            self.in_one_statement, self.lock_table_statements = before
+
     def group_inserts(self) -> GroupedInserts:
         if self.groups is None:
             self.groups = GroupedInserts(self._insert)
@@ -125,7 +136,9 @@ class EventLogRecorder(PostgresApplicationRecorder):
         return self.groups.insert(stored_events)
 
     def _insert(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
-        ids: Sequence[int] | None = (self._insert_in_one_statement if self.in_one_statement else super().insert_events)(stored_events)
+        ids: Sequence[int] | None = (
+            self._insert_in_one_statement(stored_events) if self.in_one_statement else super().insert_events(stored_events)
+        )
         return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library retries its insert

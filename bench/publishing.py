@@ -864,9 +864,8 @@ def main(argv: list[str] | None = None) -> None:
         EmbeddedBroker() as broker,
         PostReceiver() as receiver,
     ):
-        postgres.ensure(
-            at_least={"max_connections": EMBEDDED_MAX_CONNECTIONS}
-        )  # as `pressroom up` does for its own: the services need more than 100
+        # As `pressroom up` does for its own: the services need more than 100.
+        postgres.ensure(at_least={"max_connections": EMBEDDED_MAX_CONNECTIONS})
         env = {**services(postgres, broker, "publishing"), "PRESSROOM_ALLOW_PRIVATE_URLS": "true"}
         database_url = env["PRESSROOM_DATABASE_URL"]
         system = start_system(Path(work) / "publishing", env)

@@ -6,6 +6,7 @@ PostgreSQL; counts the requests slower than 200 ms and the times no request was 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import threading
 import time
@@ -75,9 +76,6 @@ def run_phase(app: Pressroom, url: str, lock: str, as_shipped: bool, seconds: fl
     recorder = app.recorder
     assert isinstance(recorder, EventLogRecorder)
     table = recorder.events_table_name
-    pressrooms = recorder.in_one_statement, recorder.lock_table_statements
-    if as_shipped:
-        recorder.write_as_shipped()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SQL("ALTER TABLE {} SET (autovacuum_enabled = {})").format(Identifier(table), SQL(str(vacuum).lower())))
     before = vacuum_count(url, table)
@@ -86,11 +84,11 @@ def run_phase(app: Pressroom, url: str, lock: str, as_shipped: bool, seconds: fl
     operator = threading.Thread(target=lambda: vacuuming.extend(operator_vacuums(url, table, stop)))
     if vacuum:
         operator.start()
-    run = load(seconds)
+    with recorder.written_as_shipped() if as_shipped else contextlib.nullcontext():
+        run = load(seconds)
     stop.set()
     if vacuum:
         operator.join()
-    recorder.in_one_statement, recorder.lock_table_statements = pressrooms
     return Phase(lock, vacuum, run, vacuum_count(url, table) - before, vacuuming)
 
 

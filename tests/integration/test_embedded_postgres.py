@@ -16,7 +16,7 @@ def settings(url: str, *names: str) -> dict[str, str]:
     return dict(rows)
 
 
-def postmaster(url: str) -> int:
+def checkpointer_pid(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'").fetchone()
     assert row is not None
@@ -27,9 +27,9 @@ def test_settings_below_or_unlike_what_is_asked_then_set_and_asked_again_then_no
     with EmbeddedPostgres(tmp_path, delete_on_close=True) as postgres:
         postgres.ensure(at_least={"max_connections": 150, "min_wal_size": 128}, exactly={"wal_init_zero": "off"})
         first = settings(postgres.url, "max_connections", "min_wal_size", "wal_init_zero")
-        running = postmaster(postgres.url)
+        running = checkpointer_pid(postgres.url)
         postgres.ensure(at_least={"max_connections": 120, "min_wal_size": 80}, exactly={"wal_init_zero": "off"})
 
         assert first == {"max_connections": "150", "min_wal_size": "128", "wal_init_zero": "off"}
-        assert postmaster(postgres.url) == running  # nothing was wrong the second time: no restart
+        assert checkpointer_pid(postgres.url) == running  # nothing was wrong the second time: no restart
         assert settings(postgres.url, "max_connections", "min_wal_size") == {"max_connections": "150", "min_wal_size": "128"}
